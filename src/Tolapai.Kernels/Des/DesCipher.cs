@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Tolapai.Kernels.Des.Scalar;
 
 namespace Tolapai.Kernels.Des;
@@ -34,6 +35,9 @@ public static partial class DesCipher
     public static bool IsSupported(DesKernel kernel) => kernel switch
     {
         DesKernel.Auto or DesKernel.Scalar => true,
+        DesKernel.Vector128 => Vector.V128Ops.IsSupported,
+        DesKernel.Vector256 => Vector.V256Ops.IsSupported,
+        DesKernel.Vector512 => Vector.V512Ops.IsSupported,
         _ => false,
     };
 
@@ -124,6 +128,15 @@ public static partial class DesCipher
     {
         switch (kernel)
         {
+            case DesKernel.Vector512:
+                Vector.VectorDes<Vector.V512Ops, Vector512<byte>>.Ecb(key, decrypt, source, destination);
+                break;
+            case DesKernel.Vector256:
+                Vector.VectorDes<Vector.V256Ops, Vector256<byte>>.Ecb(key, decrypt, source, destination);
+                break;
+            case DesKernel.Vector128:
+                Vector.VectorDes<Vector.V128Ops, Vector128<byte>>.Ecb(key, decrypt, source, destination);
+                break;
             default:
                 ScalarModes.Ecb(key.Cooked, decrypt, source, destination);
                 break;
@@ -132,11 +145,17 @@ public static partial class DesCipher
 
     private static ulong CbcDecrypt(DesKernel kernel, DesKeySchedule key, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination) => kernel switch
     {
+        DesKernel.Vector512 => Vector.VectorDes<Vector.V512Ops, Vector512<byte>>.CbcDecrypt(key, iv, source, destination),
+        DesKernel.Vector256 => Vector.VectorDes<Vector.V256Ops, Vector256<byte>>.CbcDecrypt(key, iv, source, destination),
+        DesKernel.Vector128 => Vector.VectorDes<Vector.V128Ops, Vector128<byte>>.CbcDecrypt(key, iv, source, destination),
         _ => ScalarModes.CbcDecrypt(key.Cooked, iv, source, destination),
     };
 
     private static ulong Ctr(DesKernel kernel, DesKeySchedule key, ulong counter, ReadOnlySpan<byte> source, Span<byte> destination) => kernel switch
     {
+        DesKernel.Vector512 => Vector.VectorDes<Vector.V512Ops, Vector512<byte>>.Ctr(key, counter, source, destination),
+        DesKernel.Vector256 => Vector.VectorDes<Vector.V256Ops, Vector256<byte>>.Ctr(key, counter, source, destination),
+        DesKernel.Vector128 => Vector.VectorDes<Vector.V128Ops, Vector128<byte>>.Ctr(key, counter, source, destination),
         _ => ScalarModes.Ctr(key.Cooked, counter, source, destination),
     };
 }

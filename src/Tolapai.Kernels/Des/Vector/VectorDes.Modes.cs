@@ -1,0 +1,114 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Tolapai.Kernels.Des.Vector;
+
+internal static partial class VectorDes<TOps, TVec>
+{
+    /// <summary>Shape (a): ECB over any number of whole blocks, a group of Lanes blocks at a time.</summary>
+    public static void Ecb(DesKeySchedule key, bool decrypt, ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        Span<TVec> state = stackalloc TVec[16];
+        ref TVec s = ref MemoryMarshal.GetReference(state);
+        ref byte src = ref MemoryMarshal.GetReference(source);
+        ref byte dst = ref MemoryMarshal.GetReference(destination);
+        int group = GroupBytes;
+        int whole = source.Length - (source.Length % group);
+        for (int offset = 0; offset < whole; offset += group)
+        {
+            LoadGroup(ref Unsafe.Add(ref src, offset), ref s);
+            RunSingleKey(key, decrypt, ref s);
+            StoreGroup(ref s, ref Unsafe.Add(ref dst, offset));
+        }
+
+        if (whole < source.Length)
+        {
+            Span<byte> staging = stackalloc byte[64 * 8];
+            ref byte stage = ref MemoryMarshal.GetReference(staging);
+            source[whole..].CopyTo(staging);
+            LoadGroup(ref stage, ref s);
+            RunSingleKey(key, decrypt, ref s);
+            StoreGroup(ref s, ref stage);
+            staging[..(source.Length - whole)].CopyTo(destination[whole..]);
+        }
+    }
+
+    /// <summary>Shape (a): CBC decryption; every block deciphers independently, then XORs the ciphertext before it.</summary>
+    public static ulong CbcDecrypt(DesKeySchedule key, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        Span<TVec> state = stackalloc TVec[16];
+        Span<byte> staging = stackalloc byte[64 * 8];
+        ref TVec s = ref MemoryMarshal.GetReference(state);
+        ref byte stage = ref MemoryMarshal.GetReference(staging);
+        int group = GroupBytes;
+        ulong chain = BinaryPrimitives.ReverseEndianness(iv);
+        for (int offset = 0; offset < source.Length; offset += group)
+        {
+            int length = Math.Min(group, source.Length - offset);
+            ReadOnlySpan<byte> input = source.Slice(offset, length);
+            input.CopyTo(staging);
+            LoadGroup(ref stage, ref s);
+            RunSingleKey(key, true, ref s);
+            StoreGroup(ref s, ref stage);
+
+            // Read every ciphertext block this group needs before writing: in-place safe.
+            Unsafe.WriteUnaligned(ref stage, Unsafe.ReadUnaligned<ulong>(ref stage) ^ chain);
+            Xor(staging.Slice(8, length - 8), input[..(length - 8)]);
+            chain = Unsafe.ReadUnaligned<ulong>(ref Unsafe.AsRef(in input[length - 8]));
+            staging[..length].CopyTo(destination.Slice(offset, length));
+        }
+
+        return BinaryPrimitives.ReverseEndianness(chain);
+    }
+
+    /// <summary>Shape (a): CTR; the counter is a 64-bit big-endian block incremented per block.</summary>
+    public static ulong Ctr(DesKeySchedule key, ulong counter, ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        Span<TVec> state = stackalloc TVec[16];
+        Span<byte> staging = stackalloc byte[64 * 8];
+        ref TVec s = ref MemoryMarshal.GetReference(state);
+        ref byte stage = ref MemoryMarshal.GetReference(staging);
+        int group = GroupBytes;
+        for (int offset = 0; offset < source.Length; offset += group)
+        {
+            int length = Math.Min(group, source.Length - offset);
+            int blocks = (length + 7) / 8;
+            for (int b = 0; b < blocks; b++)
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref stage, b * 8), BinaryPrimitives.ReverseEndianness(counter++));
+            }
+
+            LoadGroup(ref stage, ref s);
+            RunSingleKey(key, false, ref s);
+            StoreGroup(ref s, ref stage);
+            Xor(staging[..length], source.Slice(offset, length));
+            staging[..length].CopyTo(destination.Slice(offset, length));
+        }
+
+        return counter;
+    }
+
+    /// <summary>target ^= other, vector-wide where possible.</summary>
+    private static void Xor(Span<byte> target, ReadOnlySpan<byte> other)
+    {
+        ref byte t = ref MemoryMarshal.GetReference(target);
+        ref byte o = ref MemoryMarshal.GetReference(other);
+        int i = 0;
+        int w = TOps.Lanes;
+        for (; i + w <= target.Length; i += w)
+        {
+            TOps.Store(ref Unsafe.Add(ref t, i), TOps.Xor(TOps.Load(ref Unsafe.Add(ref t, i)), TOps.Load(ref Unsafe.Add(ref o, i))));
+        }
+
+        for (; i + 8 <= target.Length; i += 8)
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref t, i), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref t, i)) ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref o, i)));
+        }
+
+        for (; i < target.Length; i++)
+        {
+            Unsafe.Add(ref t, i) ^= Unsafe.Add(ref o, i);
+        }
+    }
+}
