@@ -20,12 +20,13 @@ public enum Sp80020Table
 }
 
 /// <summary>
-/// The SP 800-20 tables as data. Values are copied from the published tables as they appear
-/// in NIST's CAVP <c>KAT_TDES</c> response files (CAVS 11.1: TECBvartext, TECBinvperm,
-/// TECBvarkey, TECBpermop, TECBsubtab, whose <c>KEYs</c> are K1 = K2 = K3), read from
-/// pyca/cryptography's vectors (<c>ciphers/3DES/ECB/TECBvartext.rsp</c>) and Go's
-/// <c>src/crypto/des/des_test.go</c> (SP 800-20 Appendix A, Tables A.1-A.4), which agree entry
-/// for entry. Nothing here is computed from the code under test.
+/// The SP 800-20 tables as data, as NIST's CAVP <c>KAT_TDES</c> response files carry them
+/// (CAVS 11.1: TECBvartext, TECBinvperm, TECBvarkey, TECBpermop, TECBsubtab, whose <c>KEYs</c>
+/// are K1 = K2 = K3). Table 1 is copied from pyca/cryptography's
+/// <c>ciphers/3DES/ECB/TECBvartext.rsp</c>; Tables 3-5 from Go's
+/// <c>src/crypto/des/des_test.go</c> (SP 800-20 Appendix A, Tables A.1-A.4), checked against
+/// other public copies of the CAVP files, which agree entry for entry. Nothing here is computed
+/// from the code under test.
 /// </summary>
 public static class Sp80020Tables
 {
@@ -128,8 +129,9 @@ public static class Sp80020Tables
     private static KnownAnswer[] VariableKey() => [.. VariableKeyEntries.Select(e => new KnownAnswer(e.Key, 0, e.Ciphertext))];
 
     // Table 4 (TECBpermop.rsp COUNT 0-31; Go's tableA3Tests): plaintext 0000000000000000. Entry
-    // 28's key is 1002911598100104 in the CAVP file and in Go; some copies print 1002911498100104,
-    // which differs only in a parity bit and so gives the same ciphertext.
+    // 28's key is 1002911598100104 in Go and in the CAVP-derived copies; some copies print
+    // 1002911498100104, which differs only in a parity bit (and has even parity there), so the
+    // ciphertext cannot tell them apart.
     private static readonly (ulong Key, ulong Ciphertext)[] PermutationOperationEntries =
     [
         (0x1046913489980131, 0x88d55e54f54c97b4), (0x1007103489988020, 0x0c0cc00c83ea48fd),
