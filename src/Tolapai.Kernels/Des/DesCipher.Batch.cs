@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
 
 namespace Tolapai.Kernels.Des;
 
@@ -35,13 +37,72 @@ public static partial class DesCipher
 
     private static unsafe void RunBatchCore(Span<DesJob> jobs, DesKernel kernel)
     {
-        Span<byte> iv = stackalloc byte[8];
-        for (int i = 0; i < jobs.Length; i++)
+        // CBC-encrypt jobs go to the lanes, DES and 3DES apart (they run different round counts).
+        int[]? rented = null;
+        Span<int> order = jobs.Length <= 512 ? stackalloc int[512] : (rented = ArrayPool<int>.Shared.Rent(jobs.Length));
+        try
         {
-            ref DesJob job = ref jobs[i];
-            BinaryPrimitives.WriteUInt64BigEndian(iv, job.Iv);
-            Transform(job.Key, job.Mode, job.Direction, iv, new ReadOnlySpan<byte>(job.Source, job.Length), new Span<byte>(job.Destination, job.Length), kernel);
-            job.Iv = BinaryPrimitives.ReadUInt64BigEndian(iv);
+            int des = 0;
+            int tripleDes = jobs.Length;
+            Span<byte> iv = stackalloc byte[8];
+            for (int i = 0; i < jobs.Length; i++)
+            {
+                ref DesJob job = ref jobs[i];
+                if (kernel != DesKernel.Scalar && job.Mode == CipherMode.Cbc && job.Direction == CipherDirection.Encrypt)
+                {
+                    if (job.Key.IsTripleDes)
+                    {
+                        order[--tripleDes] = i;
+                    }
+                    else
+                    {
+                        order[des++] = i;
+                    }
+
+                    continue;
+                }
+
+                BinaryPrimitives.WriteUInt64BigEndian(iv, job.Iv);
+                Transform(job.Key, job.Mode, job.Direction, iv, new ReadOnlySpan<byte>(job.Source, job.Length), new Span<byte>(job.Destination, job.Length), kernel);
+                job.Iv = BinaryPrimitives.ReadUInt64BigEndian(iv);
+            }
+
+            if (des > 0)
+            {
+                CbcEncryptStreams(kernel, jobs, order[..des]);
+            }
+
+            if (tripleDes < jobs.Length)
+            {
+                CbcEncryptStreams(kernel, jobs, order[tripleDes..jobs.Length]);
+            }
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<int>.Shared.Return(rented);
+            }
+        }
+    }
+
+    // A vector step costs about as much as a few dozen scalar blocks: below this many live
+    // streams, the remaining ones finish faster one block at a time.
+    private static int MinimumLanes(int lanes) => Math.Max(2, lanes / 16);
+
+    private static void CbcEncryptStreams(DesKernel kernel, Span<DesJob> jobs, ReadOnlySpan<int> order)
+    {
+        switch (kernel)
+        {
+            case DesKernel.Vector512:
+                Vector.VectorDes<Vector.V512Ops, Vector512<byte>>.CbcEncryptStreams(jobs, order, MinimumLanes(64));
+                break;
+            case DesKernel.Vector256:
+                Vector.VectorDes<Vector.V256Ops, Vector256<byte>>.CbcEncryptStreams(jobs, order, MinimumLanes(32));
+                break;
+            default:
+                Vector.VectorDes<Vector.V128Ops, Vector128<byte>>.CbcEncryptStreams(jobs, order, MinimumLanes(16));
+                break;
         }
     }
 }
