@@ -55,6 +55,34 @@ public sealed class DesKeySchedule : IDisposable
         }
     }
 
+    /// <summary>
+    /// The six-bit round keys broadcast to 64 lanes (64 bytes per S-box per round), made on first
+    /// use by a SIMD kernel and kept: the rounds then XOR the key straight from memory instead of
+    /// broadcasting a byte eight times a round. Narrower vectors read the front of each entry.
+    /// </summary>
+    internal ReadOnlySpan<byte> BroadcastPlanes
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _broadcastPlanes ?? CreateBroadcastPlanes();
+        }
+    }
+
+    private byte[]? _broadcastPlanes;
+
+    private byte[] CreateBroadcastPlanes()
+    {
+        var planes = GC.AllocateArray<byte>(_sixBit.Length * 64, pinned: true);
+        for (int i = 0; i < _sixBit.Length; i++)
+        {
+            planes.AsSpan(i * 64, 64).Fill(_sixBit[i]);
+        }
+
+        // Racing threads build identical arrays; whichever lands is used.
+        return Interlocked.CompareExchange(ref _broadcastPlanes, planes, null) ?? planes;
+    }
+
     /// <summary>True once <see cref="Dispose"/> has cleared the key.</summary>
     public bool IsDisposed => _disposed;
 
@@ -120,6 +148,11 @@ public sealed class DesKeySchedule : IDisposable
 
         CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_cooked.AsSpan()));
         CryptographicOperations.ZeroMemory(_sixBit);
+        if (_broadcastPlanes is not null)
+        {
+            CryptographicOperations.ZeroMemory(_broadcastPlanes);
+        }
+
         _disposed = true;
     }
 }

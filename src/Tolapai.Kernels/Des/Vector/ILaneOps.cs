@@ -73,13 +73,13 @@ internal interface IKeySource
         where TVec : unmanaged;
 }
 
-/// <summary>One key for every lane: round keys are 8 bytes per round, broadcast on use.</summary>
-internal struct BroadcastKeys : IKeySource
+/// <summary>One key for every lane, pre-broadcast: 8 entries of 64 bytes per round, of which a vector reads its width.</summary>
+internal struct WideKeys : IKeySource
 {
     public static TVec Get<TOps, TVec>(ref byte keys, int box)
         where TOps : struct, ILaneOps<TVec>
         where TVec : unmanaged
-        => TOps.Broadcast(System.Runtime.CompilerServices.Unsafe.Add(ref keys, box));
+        => TOps.Load(ref System.Runtime.CompilerServices.Unsafe.Add(ref keys, box * 64));
 }
 
 /// <summary>A key per lane: round keys are 8 planes of <c>Lanes</c> bytes per round.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -6,25 +7,43 @@ namespace Tolapai.Kernels.Des.Vector;
 internal static partial class VectorDes<TOps, TVec>
 {
     /// <summary>Per-thread working memory for <see cref="CbcEncryptStreams"/>, allocated once per thread.</summary>
-    private sealed class StreamScratch
+    private sealed unsafe class StreamScratch
     {
         public readonly byte[] KeyPlanes = GC.AllocateArray<byte>(48 * 8 * TOps.Lanes, pinned: true);
-        public readonly byte[] Input = GC.AllocateArray<byte>(8 * TOps.Lanes, pinned: true);
-        public readonly byte[] Output = GC.AllocateArray<byte>(8 * TOps.Lanes, pinned: true);
+        // Rows of Lanes blocks, one row per step of a chunk; Chain holds the last ciphertext row.
+        public readonly byte[] Input = GC.AllocateArray<byte>(ChunkSteps * 8 * TOps.Lanes, pinned: true);
+        public readonly byte[] Output = GC.AllocateArray<byte>(ChunkSteps * 8 * TOps.Lanes, pinned: true);
+        public readonly byte[] Chain = GC.AllocateArray<byte>(8 * TOps.Lanes, pinned: true);
+
+        // Idle lanes read and write here, so the gather loop has no branch.
+        public readonly byte[] Idle = GC.AllocateArray<byte>(8 * ChunkSteps, pinned: true);
         public readonly TVec[] State = new TVec[16];
         public readonly int[] Job = new int[TOps.Lanes];
-        public readonly int[] Position = new int[TOps.Lanes];
-        public readonly ulong[] Chain = new ulong[TOps.Lanes];
+        public readonly int[] Remaining = new int[TOps.Lanes];
+        public readonly nint[] Source = new nint[TOps.Lanes];
+        public readonly nint[] Destination = new nint[TOps.Lanes];
+
+        public byte* IdleAddress => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Idle));
     }
 
     [ThreadStatic]
     private static StreamScratch? t_scratch;
 
+    /// <summary>Most blocks every lane advances before finished lanes are refilled.</summary>
+    private const int MaxStretch = 64;
+
+    /// <summary>
+    /// Blocks moved per lane at a time: one cache line. Streams in page-aligned buffers all map
+    /// to the same L1 set, so each line is read (and written) whole, once, not once per step.
+    /// </summary>
+    private const int ChunkSteps = 8;
+
     /// <summary>
     /// Shape (b): CBC-encrypts many independent streams (all DES or all 3DES), each in its own
-    /// lane with its own key and IV. All lanes advance one block per step; a lane whose stream
-    /// ends takes the next waiting stream. When fewer streams remain than make a vector step pay,
-    /// they finish on the scalar kernel. <paramref name="order"/> lists the jobs to run.
+    /// lane with its own key and IV. All lanes advance together, as many blocks at a stretch as
+    /// the shortest live stream has left; then finished lanes take the next waiting streams.
+    /// When fewer than <paramref name="minimumLanes"/> streams remain, they finish on the scalar
+    /// kernel. <paramref name="order"/> lists the jobs to run.
     /// </summary>
     public static unsafe void CbcEncryptStreams(Span<DesJob> jobs, ReadOnlySpan<int> order, int minimumLanes)
     {
@@ -34,34 +53,73 @@ internal static partial class VectorDes<TOps, TVec>
         ref byte keyPlanes = ref MemoryMarshal.GetArrayDataReference(scratch.KeyPlanes);
         ref byte input = ref MemoryMarshal.GetArrayDataReference(scratch.Input);
         ref byte output = ref MemoryMarshal.GetArrayDataReference(scratch.Output);
+        ref byte chain = ref MemoryMarshal.GetArrayDataReference(scratch.Chain);
         ref TVec state = ref MemoryMarshal.GetArrayDataReference(scratch.State);
         int[] slotJob = scratch.Job;
-        int[] position = scratch.Position;
-        ulong[] chain = scratch.Chain;
+        int[] remaining = scratch.Remaining;
+        nint[] source = scratch.Source;
+        nint[] destination = scratch.Destination;
 
         int next = 0;
         int active = 0;
         for (int slot = 0; slot < lanes; slot++)
         {
-            slotJob[slot] = -1;
+            Park(scratch, slot);
             next = Fill(jobs, order, next, slot, scratch, ref active);
         }
 
+        ref nint src = ref MemoryMarshal.GetArrayDataReference(source);
+        ref nint dst = ref MemoryMarshal.GetArrayDataReference(destination);
         while (active >= minimumLanes)
         {
+            int stretch = MaxStretch;
             for (int slot = 0; slot < lanes; slot++)
             {
-                int job = slotJob[slot];
-                if (job >= 0)
+                if (slotJob[slot] >= 0)
                 {
-                    ulong plain = Unsafe.ReadUnaligned<ulong>(jobs[job].Source + position[slot]);
-                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref input, slot * 8), plain ^ chain[slot]);
+                    stretch = Math.Min(stretch, remaining[slot]);
                 }
             }
 
-            LoadGroup(ref input, ref state);
-            Rounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
-            StoreGroup(ref state, ref output);
+            int rowBytes = 8 * lanes;
+            for (int done = 0; done < stretch; done += ChunkSteps)
+            {
+                int steps = Math.Min(ChunkSteps, stretch - done);
+                nint start = done * 8;
+                for (int slot = 0; slot < lanes; slot++)
+                {
+                    byte* from = (byte*)Unsafe.Add(ref src, slot) + start;
+                    for (int k = 0; k < steps; k++)
+                    {
+                        Unsafe.WriteUnaligned(ref Unsafe.Add(ref input, (k * rowBytes) + (slot * 8)), Unsafe.ReadUnaligned<ulong>(from + (k * 8)));
+                    }
+                }
+
+                for (int k = 0; k < steps; k++)
+                {
+                    // CBC: XOR the previous ciphertext row (or the IVs new streams put in Chain).
+                    ref byte row = ref Unsafe.Add(ref input, k * rowBytes);
+                    ref byte previous = ref k == 0 ? ref chain : ref Unsafe.Add(ref output, (k - 1) * rowBytes);
+                    for (int i = 0; i < rowBytes; i += lanes)
+                    {
+                        TOps.Store(ref Unsafe.Add(ref row, i), TOps.Xor(TOps.Load(ref Unsafe.Add(ref row, i)), TOps.Load(ref Unsafe.Add(ref previous, i))));
+                    }
+
+                    LoadGroup(ref row, ref state);
+                    Rounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
+                    StoreGroup(ref state, ref Unsafe.Add(ref output, k * rowBytes));
+                }
+
+                Unsafe.CopyBlockUnaligned(ref chain, ref Unsafe.Add(ref output, (steps - 1) * rowBytes), (uint)rowBytes);
+                for (int slot = 0; slot < lanes; slot++)
+                {
+                    byte* to = (byte*)Unsafe.Add(ref dst, slot) + start;
+                    for (int k = 0; k < steps; k++)
+                    {
+                        Unsafe.WriteUnaligned(to + (k * 8), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref output, (k * rowBytes) + (slot * 8))));
+                    }
+                }
+            }
 
             for (int slot = 0; slot < lanes; slot++)
             {
@@ -71,16 +129,13 @@ internal static partial class VectorDes<TOps, TVec>
                     continue;
                 }
 
-                ref DesJob j = ref jobs[job];
-                ulong cipher = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref output, slot * 8));
-                Unsafe.WriteUnaligned(j.Destination + position[slot], cipher);
-                chain[slot] = cipher;
-                position[slot] += 8;
-                if (position[slot] == j.Length)
+                source[slot] += stretch * 8;
+                destination[slot] += stretch * 8;
+                if ((remaining[slot] -= stretch) == 0)
                 {
-                    j.Iv = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(cipher);
+                    jobs[job].Iv = BinaryPrimitives.ReadUInt64BigEndian(scratch.Chain.AsSpan(slot * 8, 8));
                     active--;
-                    slotJob[slot] = -1;
+                    Park(scratch, slot);
                     next = Fill(jobs, order, next, slot, scratch, ref active);
                 }
             }
@@ -92,13 +147,12 @@ internal static partial class VectorDes<TOps, TVec>
             int job = slotJob[slot];
             if (job >= 0)
             {
-                ref DesJob j = ref jobs[job];
-                int done = position[slot];
-                j.Iv = Scalar.ScalarModes.CbcEncrypt(
-                    j.Key.Cooked,
-                    System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(chain[slot]),
-                    new ReadOnlySpan<byte>(j.Source + done, j.Length - done),
-                    new Span<byte>(j.Destination + done, j.Length - done));
+                int length = remaining[slot] * 8;
+                jobs[job].Iv = Scalar.ScalarModes.CbcEncrypt(
+                    jobs[job].Key.Cooked,
+                    BinaryPrimitives.ReadUInt64BigEndian(scratch.Chain.AsSpan(slot * 8, 8)),
+                    new ReadOnlySpan<byte>((byte*)source[slot], length),
+                    new Span<byte>((byte*)destination[slot], length));
             }
         }
 
@@ -109,8 +163,15 @@ internal static partial class VectorDes<TOps, TVec>
         }
     }
 
+    private static unsafe void Park(StreamScratch scratch, int slot)
+    {
+        scratch.Job[slot] = -1;
+        scratch.Source[slot] = (nint)scratch.IdleAddress;
+        scratch.Destination[slot] = (nint)scratch.IdleAddress;
+    }
+
     /// <summary>Gives <paramref name="slot"/> the next stream with data, writing its key into the slot's lane of every key plane.</summary>
-    private static int Fill(Span<DesJob> jobs, ReadOnlySpan<int> order, int next, int slot, StreamScratch scratch, ref int active)
+    private static unsafe int Fill(Span<DesJob> jobs, ReadOnlySpan<int> order, int next, int slot, StreamScratch scratch, ref int active)
     {
         while (next < order.Length && jobs[order[next]].Length == 0)
         {
@@ -123,7 +184,8 @@ internal static partial class VectorDes<TOps, TVec>
         }
 
         int job = order[next];
-        ReadOnlySpan<byte> keys = jobs[job].Key.SixBit;
+        ref DesJob j = ref jobs[job];
+        ReadOnlySpan<byte> keys = j.Key.SixBit;
         int lane = BlockToLane[slot];
         int lanes = TOps.Lanes;
         byte[] planes = scratch.KeyPlanes;
@@ -133,8 +195,10 @@ internal static partial class VectorDes<TOps, TVec>
         }
 
         scratch.Job[slot] = job;
-        scratch.Position[slot] = 0;
-        scratch.Chain[slot] = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(jobs[job].Iv);
+        scratch.Remaining[slot] = j.Length / 8;
+        scratch.Source[slot] = (nint)j.Source;
+        scratch.Destination[slot] = (nint)j.Destination;
+        BinaryPrimitives.WriteUInt64BigEndian(scratch.Chain.AsSpan(slot * 8, 8), j.Iv);
         active++;
         return next + 1;
     }

@@ -203,14 +203,15 @@ internal static partial class VectorDes<TOps, TVec>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunSingleKey(DesKeySchedule key, bool decrypt, ref TVec state)
     {
-        ref byte keys = ref MemoryMarshal.GetReference(key.SixBit);
+        // Broadcast planes are 64 bytes per entry whatever the width: step 8 entries per round.
+        ref byte keys = ref MemoryMarshal.GetReference(key.BroadcastPlanes);
         if (decrypt)
         {
-            Rounds<BroadcastKeys>(ref state, ref Unsafe.Add(ref keys, (key.Rounds - 1) * 8), -8, key.Rounds / 16);
+            Rounds<WideKeys>(ref state, ref Unsafe.Add(ref keys, (key.Rounds - 1) * 8 * 64), -8 * 64, key.Rounds / 16);
         }
         else
         {
-            Rounds<BroadcastKeys>(ref state, ref keys, 8, key.Rounds / 16);
+            Rounds<WideKeys>(ref state, ref keys, 8 * 64, key.Rounds / 16);
         }
     }
 }
