@@ -25,6 +25,12 @@ public static class Program
         {
             return Fail(ExitCodes.Failure, ex.Message);
         }
+#pragma warning disable CA1031 // The last line of defence: a bug is reported in one line, not a crash dump.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            return Fail(ExitCodes.Failure, $"internal error: {ex.GetType().Name}: {ex.Message}");
+        }
     }
 
     private static int Dispatch(string[] args)

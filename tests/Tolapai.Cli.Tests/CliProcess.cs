@@ -24,7 +24,8 @@ public static class CliProcess
     // The SDK tells child processes which dotnet runs them; outside 'dotnet test' take the one on PATH.
     private static string DotnetHost { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
 
-    public static CliResult RunIn(string? workingDirectory, byte[]? stdin, params string[] args)
+    /// <summary>Starts the CLI with all three pipes redirected; the caller owns the process.</summary>
+    public static Process Start(string? workingDirectory, params string[] args)
     {
         Assert.True(File.Exists(CliPath), $"the CLI is not at {CliPath}");
         var start = new ProcessStartInfo(DotnetHost)
@@ -42,7 +43,12 @@ public static class CliProcess
             start.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
+        return Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
+    }
+
+    public static CliResult RunIn(string? workingDirectory, byte[]? stdin, params string[] args)
+    {
+        using Process process = Start(workingDirectory, args);
 
         // All three pipes at once: a large input would otherwise deadlock against a full stdout pipe.
         var stdout = new MemoryStream();

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Tolapai.Cli.CommandLine;
 using Tolapai.Cli.Platform;
 
@@ -7,20 +8,35 @@ namespace Tolapai.Cli.Commands;
 /// Where the output goes. A regular file is written all-or-nothing: the bytes go to a temporary
 /// file beside it (same directory, so the same file system) which replaces it by rename only on
 /// <see cref="Commit"/>; without a commit the temporary file is deleted and an existing file is
-/// left as it was. stdout, and outputs that are not regular files (a FIFO, a device), are
-/// written in place.
+/// left as it was, also when the process is stopped by SIGINT, SIGTERM or SIGHUP (not by
+/// SIGKILL, which nothing can catch). The replaced file is a new file: it keeps the old
+/// permission bits, not its owner or hard links. stdout, and outputs that are not regular
+/// files (a FIFO, a device), are written in place.
 /// </summary>
 public sealed class CipherOutput : IDisposable
 {
     private readonly string? _temporaryPath;
     private readonly string? _finalPath;
-    private bool _committed;
+    private readonly PosixSignalRegistration[] _signals = [];
+    private volatile bool _committed;
 
     private CipherOutput(Stream stream, string? temporaryPath, string? finalPath)
     {
         Stream = stream;
         _temporaryPath = temporaryPath;
         _finalPath = finalPath;
+        if (temporaryPath is not null && (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()))
+        {
+            // The handlers run on a thread of their own and let termination go on; deleting the
+            // file while the main thread still writes it is harmless (the data goes to an
+            // unlinked inode), and racing a commit leaves either the old file or the new one.
+            _signals =
+            [
+                PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => DeleteTemporary()),
+                PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => DeleteTemporary()),
+                PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => DeleteTemporary()),
+            ];
+        }
     }
 
     /// <summary>The stream to write to.</summary>
@@ -116,7 +132,17 @@ public sealed class CipherOutput : IDisposable
     /// <summary>Closes the output; without a <see cref="Commit"/>, deletes the temporary file.</summary>
     public void Dispose()
     {
+        foreach (PosixSignalRegistration signal in _signals)
+        {
+            signal.Dispose();
+        }
+
         Stream.Dispose();
+        DeleteTemporary();
+    }
+
+    private void DeleteTemporary()
+    {
         if (!_committed && _temporaryPath is not null)
         {
             try
