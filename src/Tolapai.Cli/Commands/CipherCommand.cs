@@ -32,7 +32,7 @@ public static class CipherCommand
         ECB and CBC do no padding: their input must be a whole number of 8-byte blocks; CTR
         takes any length. A partial last block is an error that leaves no partial output:
           - --out FILE is written to a temporary file beside it and renamed over FILE only on
-            success; on any error FILE is left as it was (or absent);
+            success; on any error, Ctrl-C or SIGTERM FILE is left as it was (or absent);
           - --in FILE (a regular file) is checked by its length before anything is written;
           - for a pipe into stdout, output runs 64 KiB behind input, so piped input of up to
             64 KiB writes nothing on error; longer piped input may already have written its
