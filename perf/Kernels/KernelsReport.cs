@@ -50,7 +50,8 @@ public sealed record HostInfo(
 /// <param name="StreamBytes">Bytes per stream in shape (b).</param>
 /// <param name="ReferenceBytes">Bytes per call of the FIPS reference.</param>
 /// <param name="Seed">Seed of every key and buffer.</param>
-public sealed record RunSettings(double Seconds, int Repetitions, double WarmupFraction, int Size, int StreamBytes, int ReferenceBytes, int Seed);
+/// <param name="Clock">What rates are per second of: <c>thread-cpu</c> (this thread's CPU time) or <c>wall</c>.</param>
+public sealed record RunSettings(double Seconds, int Repetitions, double WarmupFraction, int Size, int StreamBytes, int ReferenceBytes, int Seed, string Clock);
 
 /// <summary>One workload's numbers.</summary>
 /// <param name="Id">Stable id, e.g. <c>3des.scalar.b-batch-512</c>.</param>
@@ -60,8 +61,10 @@ public sealed record RunSettings(double Seconds, int Repetitions, double WarmupF
 /// <param name="Label">Table label.</param>
 /// <param name="Kernel">Our kernel, or null.</param>
 /// <param name="BytesPerOp">Bytes per call.</param>
-/// <param name="MegabytesPerSecond">Median rate, 10^6 bytes per second.</param>
+/// <param name="MegabytesPerSecond">Median rate, 10^6 bytes per second of <see cref="RunSettings.Clock"/>.</param>
 /// <param name="RepetitionMegabytesPerSecond">Each repetition's rate.</param>
+/// <param name="WallMegabytesPerSecond">Median rate per second of wall time.</param>
+/// <param name="CpuShare">Thread CPU time over wall time: how much of the run the thread had a core.</param>
 /// <param name="Ops">Calls in the measured repetitions.</param>
 /// <param name="AllocatedBytesPerOp">Bytes allocated per call on this thread.</param>
 /// <param name="VsBouncyCastleCbc">Rate over BouncyCastle CBC-encrypt of the same cipher in this run.</param>
@@ -76,6 +79,8 @@ public sealed record WorkloadResult(
     long BytesPerOp,
     double MegabytesPerSecond,
     IReadOnlyList<double> RepetitionMegabytesPerSecond,
+    double WallMegabytesPerSecond,
+    double CpuShare,
     long Ops,
     double AllocatedBytesPerOp,
     double VsBouncyCastleCbc,

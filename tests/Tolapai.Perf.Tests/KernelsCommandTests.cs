@@ -76,6 +76,7 @@ public sealed class KernelsCommandTests(ShortKernelsRun run) : IClassFixture<Sho
         Assert.Equal(64, settings.GetProperty("size").GetInt32());
         Assert.Equal(64, settings.GetProperty("streamBytes").GetInt32());
         Assert.Equal(KernelsOptions.Repetitions, settings.GetProperty("repetitions").GetInt32());
+        Assert.Contains(settings.GetProperty("clock").GetString(), new[] { "thread-cpu", "wall" });
 
         string[] kernels = root.GetProperty("supportedKernels").EnumerateArray().Select(k => k.GetString()!).ToArray();
         Assert.Equal(Supported().Select(k => k.ToString()), kernels);
@@ -115,6 +116,8 @@ public sealed class KernelsCommandTests(ShortKernelsRun run) : IClassFixture<Sho
         foreach (JsonElement row in rows.Values)
         {
             Assert.True(row.GetProperty("megabytesPerSecond").GetDouble() > 0);
+            Assert.True(row.GetProperty("wallMegabytesPerSecond").GetDouble() > 0);
+            Assert.InRange(row.GetProperty("cpuShare").GetDouble(), 0, 1);
             Assert.True(row.GetProperty("ops").GetInt64() >= KernelsOptions.Repetitions);
             Assert.Equal(KernelsOptions.Repetitions, row.GetProperty("repetitionMegabytesPerSecond").GetArrayLength());
             Assert.True(double.IsFinite(row.GetProperty("vsBouncyCastleCbc").GetDouble()));
