@@ -1,0 +1,13 @@
+using Tolapai.Perf.Kernels;
+
+namespace Tolapai.Perf.Cli;
+
+/// <summary>The harness's commands. A new command is a class implementing <see cref="IPerfCommand"/> in its own folder and one line here.</summary>
+public static class PerfCommands
+{
+    /// <summary>A dispatcher that knows every command.</summary>
+    public static CommandDispatcher CreateDispatcher() => new(
+    [
+        new KernelsCommand(),
+    ]);
+}
