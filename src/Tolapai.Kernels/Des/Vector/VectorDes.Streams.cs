@@ -106,7 +106,7 @@ internal static partial class VectorDes<TOps, TVec>
                     }
 
                     LoadGroup(ref row, ref state);
-                    RunRounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
+                    Rounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
                     StoreGroup(ref state, ref Unsafe.Add(ref output, k * rowBytes));
                 }
 
