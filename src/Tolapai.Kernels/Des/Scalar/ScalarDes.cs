@@ -1,14 +1,12 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Tolapai.Kernels.Des.Scalar;
 
 /// <summary>
 /// The fast one-block-at-a-time DES: S-box and P combined into eight 64-entry word tables, E
-/// folded into two rotations of R, IP and FP as nibble-indexed table sums. This is the path for
+/// folded into two rotations of R, IP and FP as delta swaps. This is the path for
 /// a single CBC-encrypt stream, which no amount of SIMD can parallelise.
 /// </summary>
 /// <remarks>
@@ -20,10 +18,6 @@ internal static class ScalarDes
 {
     // Sp[box * 64 + six] = P(S_box(six) placed at nibble box), as a natural big-endian word.
     private static readonly uint[] Sp = BuildSp();
-
-    // IpTable[nibble * 16 + value]: contribution of one input nibble to IP(block); FpTable likewise.
-    private static readonly ulong[] IpTable = BuildPermutationTable(DesTables.Ip);
-    private static readonly ulong[] FpTable = BuildPermutationTable(DesTables.Fp);
 
     private static uint[] BuildSp()
     {
@@ -40,62 +34,77 @@ internal static class ScalarDes
         return sp;
     }
 
-    private static ulong[] BuildPermutationTable(ReadOnlySpan<byte> table)
+    /// <summary>
+    /// IP as five delta swaps on the two halves (the classic Outerbridge sequence): no memory
+    /// touched. Returns L0 in the high word and R0 in the low word.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong InitialPermutation(ulong block)
     {
-        var result = GC.AllocateArray<ulong>(16 * 16, pinned: true);
-        for (int nibble = 0; nibble < 16; nibble++)
-        {
-            for (int value = 0; value < 16; value++)
-            {
-                ulong input = (ulong)value << (60 - (4 * nibble));
-                result[(nibble * 16) + value] = DesReference.Permute(input, 64, table);
-            }
-        }
-
-        return result;
+        uint l = (uint)(block >> 32);
+        uint r = (uint)block;
+        uint w = ((l >> 4) ^ r) & 0x0F0F0F0F;
+        r ^= w;
+        l ^= w << 4;
+        w = ((l >> 16) ^ r) & 0x0000FFFF;
+        r ^= w;
+        l ^= w << 16;
+        w = ((r >> 2) ^ l) & 0x33333333;
+        l ^= w;
+        r ^= w << 2;
+        w = ((r >> 8) ^ l) & 0x00FF00FF;
+        l ^= w;
+        r ^= w << 8;
+        r = BitOperations.RotateLeft(r, 1);
+        w = (l ^ r) & 0xAAAAAAAA;
+        l ^= w;
+        r = BitOperations.RotateRight(r ^ w, 1);
+        return ((ulong)l << 32) | r;
     }
 
+    /// <summary>FP = IP⁻¹: the same swaps in reverse order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong Permute(ulong block, ulong[] table)
+    internal static ulong FinalPermutation(ulong block)
     {
-        ref ulong t = ref MemoryMarshal.GetArrayDataReference(table);
-        ulong result = 0;
-        for (int nibble = 0; nibble < 16; nibble++)
-        {
-            result |= Unsafe.Add(ref t, (nibble * 16) + (int)((block >> (60 - (4 * nibble))) & 0xF));
-        }
-
-        return result;
+        uint l = (uint)(block >> 32);
+        uint r = BitOperations.RotateLeft((uint)block, 1);
+        uint w = (l ^ r) & 0xAAAAAAAA;
+        l ^= w;
+        r = BitOperations.RotateRight(r ^ w, 1);
+        w = ((r >> 8) ^ l) & 0x00FF00FF;
+        l ^= w;
+        r ^= w << 8;
+        w = ((r >> 2) ^ l) & 0x33333333;
+        l ^= w;
+        r ^= w << 2;
+        w = ((l >> 16) ^ r) & 0x0000FFFF;
+        r ^= w;
+        l ^= w << 16;
+        w = ((l >> 4) ^ r) & 0x0F0F0F0F;
+        r ^= w;
+        l ^= w << 4;
+        return ((ulong)l << 32) | r;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong InitialPermutation(ulong block) => Permute(block, IpTable);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong FinalPermutation(ulong block) => Permute(block, FpTable);
-
-    /// <summary>Bits [start, start + 6) of <paramref name="value"/>: one <c>bextr</c> where BMI1 exists.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Six(uint value, [ConstantExpected] byte start)
-        => Bmi1.IsSupported ? (int)Bmi1.BitFieldExtract(value, start, 6) : (int)((value >> start) & 0x3F);
 
     /// <summary>
     /// f(R, K) as eight table lookups. A single CBC stream is latency-bound (each round needs the
     /// last), so the lookups are combined as a balanced XOR tree: depth 3 after the loads, not 7.
+    /// Indices are unsigned and each S-box's table offset is a constant, so every lookup is one
+    /// shift, one mask and one load with the offset folded into the address.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint F(uint r, uint ka, uint kb, ref uint sp)
     {
         uint a = BitOperations.RotateRight(r, 1) ^ ka;
         uint b = BitOperations.RotateRight(r, 5) ^ kb;
-        uint s1 = Unsafe.Add(ref sp, (int)(a >> 26));
-        uint s3 = Unsafe.Add(ref sp, 128 + Six(a, 18));
-        uint s5 = Unsafe.Add(ref sp, 256 + Six(a, 10));
-        uint s7 = Unsafe.Add(ref sp, 384 + Six(a, 2));
-        uint s8 = Unsafe.Add(ref sp, 448 + (int)(b >> 26));
-        uint s2 = Unsafe.Add(ref sp, 64 + Six(b, 18));
-        uint s4 = Unsafe.Add(ref sp, 192 + Six(b, 10));
-        uint s6 = Unsafe.Add(ref sp, 320 + Six(b, 2));
+        uint s1 = Unsafe.Add(ref sp, (nuint)(a >> 26));
+        uint s3 = Unsafe.Add(ref Unsafe.Add(ref sp, 128), (nuint)((a >> 18) & 0x3F));
+        uint s5 = Unsafe.Add(ref Unsafe.Add(ref sp, 256), (nuint)((a >> 10) & 0x3F));
+        uint s7 = Unsafe.Add(ref Unsafe.Add(ref sp, 384), (nuint)((a >> 2) & 0x3F));
+        uint s8 = Unsafe.Add(ref Unsafe.Add(ref sp, 448), (nuint)(b >> 26));
+        uint s2 = Unsafe.Add(ref Unsafe.Add(ref sp, 64), (nuint)((b >> 18) & 0x3F));
+        uint s4 = Unsafe.Add(ref Unsafe.Add(ref sp, 192), (nuint)((b >> 10) & 0x3F));
+        uint s6 = Unsafe.Add(ref Unsafe.Add(ref sp, 320), (nuint)((b >> 2) & 0x3F));
         return ((s1 ^ s3) ^ (s5 ^ s7)) ^ ((s8 ^ s2) ^ (s4 ^ s6));
     }
 
