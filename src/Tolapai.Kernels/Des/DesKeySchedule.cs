@@ -60,27 +60,32 @@ public sealed class DesKeySchedule : IDisposable
     /// use by a SIMD kernel and kept: the rounds then XOR the key straight from memory instead of
     /// broadcasting a byte eight times a round. Narrower vectors read the front of each entry.
     /// </summary>
-    internal ReadOnlySpan<byte> BroadcastPlanes
+    /// <remarks>
+    /// With <paramref name="stored"/>, each six-bit key is in the bit order the 64-lane merge
+    /// round keeps its E-bytes in (<see cref="Vector.MergeRounds"/>).
+    /// </remarks>
+    internal ReadOnlySpan<byte> BroadcastPlanes(bool stored)
     {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _broadcastPlanes ?? CreateBroadcastPlanes();
-        }
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return stored
+            ? _storedBroadcastPlanes ?? CreateBroadcastPlanes(ref _storedBroadcastPlanes, stored)
+            : _broadcastPlanes ?? CreateBroadcastPlanes(ref _broadcastPlanes, stored);
     }
 
     private byte[]? _broadcastPlanes;
+    private byte[]? _storedBroadcastPlanes;
 
-    private byte[] CreateBroadcastPlanes()
+    private byte[] CreateBroadcastPlanes(ref byte[]? field, bool stored)
     {
         var planes = GC.AllocateArray<byte>(_sixBit.Length * 64, pinned: true);
         for (int i = 0; i < _sixBit.Length; i++)
         {
-            planes.AsSpan(i * 64, 64).Fill(_sixBit[i]);
+            byte value = stored ? (byte)Vector.MergeRounds.Store(i & 7, _sixBit[i]) : _sixBit[i];
+            planes.AsSpan(i * 64, 64).Fill(value);
         }
 
         // Racing threads build identical arrays; whichever lands is used.
-        return Interlocked.CompareExchange(ref _broadcastPlanes, planes, null) ?? planes;
+        return Interlocked.CompareExchange(ref field, planes, null) ?? planes;
     }
 
     /// <summary>True once <see cref="Dispose"/> has cleared the key.</summary>
@@ -151,6 +156,11 @@ public sealed class DesKeySchedule : IDisposable
         if (_broadcastPlanes is not null)
         {
             CryptographicOperations.ZeroMemory(_broadcastPlanes);
+        }
+
+        if (_storedBroadcastPlanes is not null)
+        {
+            CryptographicOperations.ZeroMemory(_storedBroadcastPlanes);
         }
 
         _disposed = true;

@@ -15,8 +15,8 @@ internal static partial class VectorDes<TOps, TVec>
         public readonly byte[] Output = GC.AllocateArray<byte>(ChunkSteps * 8 * TOps.Lanes, pinned: true);
         public readonly byte[] Chain = GC.AllocateArray<byte>(8 * TOps.Lanes, pinned: true);
 
-        // Idle lanes read and write here, so the gather loop has no branch.
-        public readonly byte[] Idle = GC.AllocateArray<byte>(8 * ChunkSteps, pinned: true);
+        // Idle lanes read and write here, a stretch's worth of blocks, so the gather loop has no branch.
+        public readonly byte[] Idle = GC.AllocateArray<byte>(8 * MaxStretch, pinned: true);
         public readonly TVec[] State = new TVec[16];
         public readonly int[] Job = new int[TOps.Lanes];
         public readonly int[] Remaining = new int[TOps.Lanes];
@@ -106,7 +106,7 @@ internal static partial class VectorDes<TOps, TVec>
                     }
 
                     LoadGroup(ref row, ref state);
-                    Rounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
+                    RunRounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
                     StoreGroup(ref state, ref Unsafe.Add(ref output, k * rowBytes));
                 }
 
@@ -191,7 +191,7 @@ internal static partial class VectorDes<TOps, TVec>
         byte[] planes = scratch.KeyPlanes;
         for (int i = 0; i < keys.Length; i++)
         {
-            planes[(i * lanes) + lane] = keys[i];
+            planes[(i * lanes) + lane] = Sliced ? (byte)MergeRounds.Store(i & 7, keys[i]) : keys[i];
         }
 
         scratch.Job[slot] = job;

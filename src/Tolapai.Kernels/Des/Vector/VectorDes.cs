@@ -26,6 +26,9 @@ internal static partial class VectorDes<TOps, TVec>
 
     private static ReadOnlySpan<byte> UngroupIndices => [0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15];
 
+    /// <summary>True where the 64-lane merge round runs: E-bytes then keep the colouring's bit order.</summary>
+    private static bool Sliced => typeof(TOps) == typeof(V512Ops) && MergeRounds.IsSupported;
+
     /// <summary>Bytes in one group of blocks.</summary>
     public static int GroupBytes => TOps.Lanes * 8;
 
@@ -178,12 +181,22 @@ internal static partial class VectorDes<TOps, TVec>
                 Unsafe.Add(ref e, (2 * m) + 1) = TOps.Merge(TOps.ShiftLeft16(cur, 1), TOps.ShiftRight16(next, 7), mid5);
             }
         }
+
+        if (Sliced)
+        {
+            MergeRounds.Convert(ref Unsafe.As<TVec, System.Runtime.Intrinsics.Vector512<byte>>(ref state), MergeRounds.ToStored);
+        }
     }
 
-    /// <summary>Stores E-form pre-output (state[0..7] = R16, state[8..15] = L16) through FP as a group of blocks. The state is left intact.</summary>
+    /// <summary>Stores E-form pre-output (state[0..7] = R16, state[8..15] = L16) through FP as a group of blocks. The state is consumed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StoreGroup(ref TVec state, ref byte blocks)
     {
+        if (Sliced)
+        {
+            MergeRounds.Convert(ref Unsafe.As<TVec, System.Runtime.Intrinsics.Vector512<byte>>(ref state), MergeRounds.ToNatural);
+        }
+
         Span<TVec> raw = stackalloc TVec[8];
         ref TVec x = ref MemoryMarshal.GetReference(raw);
         TVec high4 = TOps.Broadcast(0xF0);
@@ -204,14 +217,30 @@ internal static partial class VectorDes<TOps, TVec>
     private static void RunSingleKey(DesKeySchedule key, bool decrypt, ref TVec state)
     {
         // Broadcast planes are 64 bytes per entry whatever the width: step 8 entries per round.
-        ref byte keys = ref MemoryMarshal.GetReference(key.BroadcastPlanes);
+        ref byte keys = ref MemoryMarshal.GetReference(key.BroadcastPlanes(Sliced));
         if (decrypt)
         {
-            Rounds<WideKeys>(ref state, ref Unsafe.Add(ref keys, (key.Rounds - 1) * 8 * 64), -8 * 64, key.Rounds / 16);
+            RunRounds<WideKeys>(ref state, ref Unsafe.Add(ref keys, (key.Rounds - 1) * 8 * 64), -8 * 64, key.Rounds / 16);
         }
         else
         {
-            Rounds<WideKeys>(ref state, ref keys, 8 * 64, key.Rounds / 16);
+            RunRounds<WideKeys>(ref state, ref keys, 8 * 64, key.Rounds / 16);
+        }
+    }
+
+    /// <summary>The merge round on 64 lanes where the CPU has it, else the generated contribution round.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RunRounds<TKeys>(ref TVec state, ref byte keys, nint stride, int stages)
+        where TKeys : struct, IKeySource
+    {
+        // On 64 lanes both key sources hold 64 bytes per entry, the layout MergeRounds reads.
+        if (Sliced)
+        {
+            MergeRounds.Run(ref Unsafe.As<TVec, System.Runtime.Intrinsics.Vector512<byte>>(ref state), ref keys, stride, stages);
+        }
+        else
+        {
+            Rounds<TKeys>(ref state, ref keys, stride, stages);
         }
     }
 }
