@@ -136,7 +136,8 @@ def merge_half(src, dst, indent):
         by_bit = sorted((colour[(i, jj)], i) for (i, jj) in colour if jj == j)
         expr = f"y{by_bit[0][1]}"
         for p, i in by_bit[1:]:
-            expr = f"Avx512F.TernaryLogic(y{i}, {expr}, Vector512.Create((byte){1 << p}), 0xE4)"
+            # 0xD8 = (B & C) | (A & ~C): the running value first, so it is the register overwritten.
+            expr = f"Avx512F.TernaryLogic({expr}, y{i}, Vector512.Create((byte){1 << p}), 0xD8)"
         out.append(f"{pad}{dst}{j} ^= {expr};")
     return out
 
