@@ -18,6 +18,9 @@ public sealed class DesKeySchedule : IDisposable
     // Round keys as eight 6-bit S-box inputs per round (b1 = bit 5), the form the SIMD kernels XOR in.
     private readonly byte[] _sixBit;
 
+    // The same in the bit order of the 64-lane merge round's E-bytes (Vector.MergeRounds).
+    private readonly byte[] _sixBitStored;
+
     private bool _disposed;
 
     private DesKeySchedule(int keyLength, int rounds)
@@ -26,6 +29,7 @@ public sealed class DesKeySchedule : IDisposable
         Rounds = rounds;
         _cooked = GC.AllocateArray<uint>(rounds * 2, pinned: true);
         _sixBit = GC.AllocateArray<byte>(rounds * 8, pinned: true);
+        _sixBitStored = GC.AllocateArray<byte>(rounds * 8, pinned: true);
     }
 
     /// <summary>8 for DES, 16 for 2-key 3DES (K1K2K1), 24 for 3-key 3DES.</summary>
@@ -43,15 +47,6 @@ public sealed class DesKeySchedule : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             return _cooked;
-        }
-    }
-
-    internal ReadOnlySpan<byte> SixBit
-    {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _sixBit;
         }
     }
 
@@ -80,12 +75,19 @@ public sealed class DesKeySchedule : IDisposable
         var planes = GC.AllocateArray<byte>(_sixBit.Length * 64, pinned: true);
         for (int i = 0; i < _sixBit.Length; i++)
         {
-            byte value = stored ? (byte)Vector.MergeRounds.Store(i & 7, _sixBit[i]) : _sixBit[i];
+            byte value = stored ? _sixBitStored[i] : _sixBit[i];
             planes.AsSpan(i * 64, 64).Fill(value);
         }
 
         // Racing threads build identical arrays; whichever lands is used.
         return Interlocked.CompareExchange(ref field, planes, null) ?? planes;
+    }
+
+    /// <summary>The six-bit round keys, each in stored bit order when <paramref name="stored"/>.</summary>
+    internal ReadOnlySpan<byte> SixBitKeys(bool stored)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return stored ? _sixBitStored : _sixBit;
     }
 
     /// <summary>True once <see cref="Dispose"/> has cleared the key.</summary>
@@ -136,6 +138,7 @@ public sealed class DesKeySchedule : IDisposable
         {
             six[box] = (int)(roundKey >> (42 - (6 * box))) & 0x3F;
             _sixBit[(round * 8) + box] = (byte)six[box];
+            _sixBitStored[(round * 8) + box] = (byte)Vector.MergeRounds.Store(box, six[box]);
         }
 
         _cooked[round * 2] = (uint)((six[0] << 26) | (six[2] << 18) | (six[4] << 10) | (six[6] << 2));
@@ -153,6 +156,7 @@ public sealed class DesKeySchedule : IDisposable
 
         CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_cooked.AsSpan()));
         CryptographicOperations.ZeroMemory(_sixBit);
+        CryptographicOperations.ZeroMemory(_sixBitStored);
         if (_broadcastPlanes is not null)
         {
             CryptographicOperations.ZeroMemory(_broadcastPlanes);

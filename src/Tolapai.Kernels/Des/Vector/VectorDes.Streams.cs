@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Tolapai.Kernels.Des.Vector;
 
@@ -89,6 +90,15 @@ internal static partial class VectorDes<TOps, TVec>
                 for (int slot = 0; slot < lanes; slot++)
                 {
                     byte* from = (byte*)Unsafe.Add(ref src, slot) + start;
+
+                    // Sixty-four streams are more than the hardware prefetchers follow: ask for
+                    // each lane's line two chunks ahead (a hint; past the end of a buffer it is harmless).
+                    if (Sse.IsSupported)
+                    {
+                        Sse.Prefetch0(from + (2 * ChunkSteps * 8));
+                        Sse.Prefetch0((byte*)Unsafe.Add(ref dst, slot) + start + (2 * ChunkSteps * 8));
+                    }
+
                     for (int k = 0; k < steps; k++)
                     {
                         Unsafe.WriteUnaligned(ref Unsafe.Add(ref input, (k * rowBytes) + (slot * 8)), Unsafe.ReadUnaligned<ulong>(from + (k * 8)));
@@ -185,13 +195,14 @@ internal static partial class VectorDes<TOps, TVec>
 
         int job = order[next];
         ref DesJob j = ref jobs[job];
-        ReadOnlySpan<byte> keys = j.Key.SixBit;
+        ReadOnlySpan<byte> keys = j.Key.SixBitKeys(Sliced);
         int lane = BlockToLane[slot];
         int lanes = TOps.Lanes;
         byte[] planes = scratch.KeyPlanes;
+        ref byte plane = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(planes), lane);
         for (int i = 0; i < keys.Length; i++)
         {
-            planes[(i * lanes) + lane] = Sliced ? (byte)MergeRounds.Store(i & 7, keys[i]) : keys[i];
+            Unsafe.Add(ref plane, i * lanes) = keys[i];
         }
 
         scratch.Job[slot] = job;
