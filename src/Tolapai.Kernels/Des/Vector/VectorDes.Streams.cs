@@ -87,21 +87,26 @@ internal static partial class VectorDes<TOps, TVec>
             {
                 int steps = Math.Min(ChunkSteps, stretch - done);
                 nint start = done * 8;
-                for (int slot = 0; slot < lanes; slot++)
+                if (typeof(TOps) == typeof(V512Ops) && steps == ChunkSteps)
                 {
-                    byte* from = (byte*)Unsafe.Add(ref src, slot) + start;
-
-                    // Sixty-four streams are more than the hardware prefetchers follow: ask for
-                    // each lane's line two chunks ahead (a hint; past the end of a buffer it is harmless).
-                    if (Sse.IsSupported)
+                    // A whole line per lane: eight 8×8 qword transposes make the step-major rows.
+                    for (int slot = 0; slot < lanes; slot += 8)
                     {
-                        Sse.Prefetch0(from + (2 * ChunkSteps * 8));
-                        Sse.Prefetch0((byte*)Unsafe.Add(ref dst, slot) + start + (2 * ChunkSteps * 8));
+                        Prefetch(ref Unsafe.Add(ref src, slot), ref Unsafe.Add(ref dst, slot), start, 8);
+                        QwordTranspose.Gather(ref Unsafe.Add(ref src, slot), start, (byte*)Unsafe.AsPointer(ref Unsafe.Add(ref input, slot * 8)), rowBytes);
                     }
-
-                    for (int k = 0; k < steps; k++)
+                }
+                else
+                {
+                    for (int slot = 0; slot < lanes; slot++)
                     {
-                        Unsafe.WriteUnaligned(ref Unsafe.Add(ref input, (k * rowBytes) + (slot * 8)), Unsafe.ReadUnaligned<ulong>(from + (k * 8)));
+                        byte* from = (byte*)Unsafe.Add(ref src, slot) + start;
+                        Prefetch(ref Unsafe.Add(ref src, slot), ref Unsafe.Add(ref dst, slot), start, 1);
+
+                        for (int k = 0; k < steps; k++)
+                        {
+                            Unsafe.WriteUnaligned(ref Unsafe.Add(ref input, (k * rowBytes) + (slot * 8)), Unsafe.ReadUnaligned<ulong>(from + (k * 8)));
+                        }
                     }
                 }
 
@@ -121,12 +126,22 @@ internal static partial class VectorDes<TOps, TVec>
                 }
 
                 Unsafe.CopyBlockUnaligned(ref chain, ref Unsafe.Add(ref output, (steps - 1) * rowBytes), (uint)rowBytes);
-                for (int slot = 0; slot < lanes; slot++)
+                if (typeof(TOps) == typeof(V512Ops) && steps == ChunkSteps)
                 {
-                    byte* to = (byte*)Unsafe.Add(ref dst, slot) + start;
-                    for (int k = 0; k < steps; k++)
+                    for (int slot = 0; slot < lanes; slot += 8)
                     {
-                        Unsafe.WriteUnaligned(to + (k * 8), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref output, (k * rowBytes) + (slot * 8))));
+                        QwordTranspose.Scatter((byte*)Unsafe.AsPointer(ref Unsafe.Add(ref output, slot * 8)), rowBytes, ref Unsafe.Add(ref dst, slot), start);
+                    }
+                }
+                else
+                {
+                    for (int slot = 0; slot < lanes; slot++)
+                    {
+                        byte* to = (byte*)Unsafe.Add(ref dst, slot) + start;
+                        for (int k = 0; k < steps; k++)
+                        {
+                            Unsafe.WriteUnaligned(to + (k * 8), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref output, (k * rowBytes) + (slot * 8))));
+                        }
                     }
                 }
             }
@@ -170,6 +185,25 @@ internal static partial class VectorDes<TOps, TVec>
         {
             ref DesJob j = ref jobs[order[next]];
             j.Iv = Scalar.ScalarModes.CbcEncrypt(j.Key.Cooked, j.Iv, new ReadOnlySpan<byte>(j.Source, j.Length), new Span<byte>(j.Destination, j.Length));
+        }
+    }
+
+    /// <summary>
+    /// Sixty-four streams are more than the hardware prefetchers follow: asks for a lane's source
+    /// and destination lines two chunks ahead (a hint; past the end of a buffer it is harmless).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Prefetch(ref nint source, ref nint destination, nint start, int count)
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            Sse.Prefetch0((byte*)Unsafe.Add(ref source, i) + start + (2 * ChunkSteps * 8));
+            Sse.Prefetch0((byte*)Unsafe.Add(ref destination, i) + start + (2 * ChunkSteps * 8));
         }
     }
 
