@@ -125,20 +125,22 @@ stored = [0] * 48
 for (i, j), t in edge_natural.items():
     stored[j * 6 + (5 - t)] = colour[(i, j)]
 
-def merge_half(src, dst, indent):
+def merge_half(src, dst, indent, keyed=False):
     pad = " " * indent
     out = []
-    for i in range(8):
-        out.append(f"{pad}Vector512<byte> x{i} = {src}{i} ^ Vector512.LoadUnsafe(ref keys, {i} * 64);")
-    for i in range(8):
-        out.append(f"{pad}Vector512<byte> y{i} = Avx512Vbmi.PermuteVar64x8(Vector512.LoadUnsafe(ref sboxes, {i} * 64), x{i});")
+    if keyed:
+        # The round key is already XORed into each table's index: T[x] = S[x ^ k].
+        for i in range(8):
+            out.append(f"{pad}Vector512<byte> y{i} = Avx512Vbmi.PermuteVar64x8(Vector512.LoadUnsafe(ref keys, {i} * 64), {src}{i});")
+    else:
+        for i in range(8):
+            out.append(f"{pad}Vector512<byte> x{i} = {src}{i} ^ Vector512.LoadUnsafe(ref keys, {i} * 64);")
+        for i in range(8):
+            out.append(f"{pad}Vector512<byte> y{i} = Avx512Vbmi.PermuteVar64x8(Vector512.LoadUnsafe(ref sboxes, {i} * 64), x{i});")
     for j in range(8):
-        by_bit = sorted((colour[(i, jj)], i) for (i, jj) in colour if jj == j)
-        expr = f"y{by_bit[0][1]}"
-        for p, i in by_bit[1:]:
-            # 0xD8 = (B & C) | (A & ~C): the running value first, so it is the register overwritten.
-            expr = f"Avx512F.TernaryLogic({expr}, y{i}, Vector512.Create((byte){1 << p}), 0xD8)"
-        out.append(f"{pad}{dst}{j} ^= {expr};")
+        # dst ^= y & bit, once per source: 0x78 = A ^ (B & C), and dst is the register overwritten.
+        for p, i in sorted((colour[(i, jj)], i) for (i, jj) in colour if jj == j):
+            out.append(f"{pad}{dst}{j} = Avx512F.TernaryLogic({dst}{j}, y{i}, Vector512.Create((byte){1 << p}), 0x78);")
     return out
 
 lines = []
@@ -158,37 +160,47 @@ w("{")
 w("    /// <summary>StoredBit[j * 6 + n]: where natural bit n (b6 = bit 0) of E-byte j is kept: the edge colouring.</summary>")
 w("    internal static ReadOnlySpan<byte> StoredBit => [" + ", ".join(str(v) for v in stored) + "];")
 w("")
-w("    /// <summary>Runs stages × 16 rounds on 64 lanes; round keys are 8 entries of 64 bytes per round, in stored bit order.</summary>")
-w("    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-w("    public static void Run(ref Vector512<byte> state, ref byte keys, nint stride, int stages)")
-w("    {")
-w("        ref byte sboxes = ref MemoryMarshal.GetArrayDataReference(SBoxes);")
-for h in "lr":
+def emit_merge(keyed):
+    name = "RunKeyed" if keyed else "Run"
+    if keyed:
+        w("    /// <summary>Runs stages × 16 rounds on 64 lanes with one key: 8 keyed S-box tables of 64 bytes per round (see <see cref=\"BuildKeyedTables\"/>).</summary>")
+    else:
+        w("    /// <summary>Runs stages × 16 rounds on 64 lanes; round keys are 8 entries of 64 bytes per round, in stored bit order.</summary>")
+    w("    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
+    w(f"    public static void {name}(ref Vector512<byte> state, ref byte keys, nint stride, int stages)")
+    w("    {")
+    if not keyed:
+        w("        ref byte sboxes = ref MemoryMarshal.GetArrayDataReference(SBoxes);")
+    for h in "lr":
+        for i in range(8):
+            w(f"        Vector512<byte> {h}{i} = Unsafe.Add(ref state, {i + (0 if h == 'l' else 8)});")
+    w("        for (int stage = 0; stage < stages; stage++)")
+    w("        {")
+    w("            for (int pair = 0; pair < 8; pair++)")
+    w("            {")
+    w("                {")
+    lines.extend(merge_half("r", "l", 20, keyed))
+    w("                }")
+    w("")
+    w("                keys = ref Unsafe.Add(ref keys, stride);")
+    w("                {")
+    lines.extend(merge_half("l", "r", 20, keyed))
+    w("                }")
+    w("")
+    w("                keys = ref Unsafe.Add(ref keys, stride);")
+    w("            }")
+    w("")
     for i in range(8):
-        w(f"        Vector512<byte> {h}{i} = Unsafe.Add(ref state, {i + (0 if h == 'l' else 8)});")
-w("        for (int stage = 0; stage < stages; stage++)")
-w("        {")
-w("            for (int pair = 0; pair < 8; pair++)")
-w("            {")
-w("                {")
-lines += merge_half("r", "l", 20)
-w("                }")
+        w(f"            (l{i}, r{i}) = (r{i}, l{i});")
+    w("        }")
+    w("")
+    for h in "lr":
+        for i in range(8):
+            w(f"        Unsafe.Add(ref state, {i + (0 if h == 'l' else 8)}) = {h}{i};")
+    w("    }")
+
+emit_merge(False)
 w("")
-w("                keys = ref Unsafe.Add(ref keys, stride);")
-w("                {")
-lines += merge_half("l", "r", 20)
-w("                }")
-w("")
-w("                keys = ref Unsafe.Add(ref keys, stride);")
-w("            }")
-w("")
-for i in range(8):
-    w(f"            (l{i}, r{i}) = (r{i}, l{i});")
-w("        }")
-w("")
-for h in "lr":
-    for i in range(8):
-        w(f"        Unsafe.Add(ref state, {i + (0 if h == 'l' else 8)}) = {h}{i};")
-w("    }")
+emit_merge(True)
 w("}")
 open("src/Tolapai.Kernels/Des/Vector/MergeRounds.g.cs", "w").write("\n".join(lines) + "\n")

@@ -55,32 +55,47 @@ public sealed class DesKeySchedule : IDisposable
     /// use by a SIMD kernel and kept: the rounds then XOR the key straight from memory instead of
     /// broadcasting a byte eight times a round. Narrower vectors read the front of each entry.
     /// </summary>
-    /// <remarks>
-    /// With <paramref name="stored"/>, each six-bit key is in the bit order the 64-lane merge
-    /// round keeps its E-bytes in (<see cref="Vector.MergeRounds"/>).
-    /// </remarks>
-    internal ReadOnlySpan<byte> BroadcastPlanes(bool stored)
+    internal ReadOnlySpan<byte> BroadcastPlanes
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return stored
-            ? _storedBroadcastPlanes ?? CreateBroadcastPlanes(ref _storedBroadcastPlanes, stored)
-            : _broadcastPlanes ?? CreateBroadcastPlanes(ref _broadcastPlanes, stored);
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_broadcastPlanes is { } planes)
+            {
+                return planes;
+            }
+
+            var built = GC.AllocateArray<byte>(_sixBit.Length * 64, pinned: true);
+            for (int i = 0; i < _sixBit.Length; i++)
+            {
+                built.AsSpan(i * 64, 64).Fill(_sixBit[i]);
+            }
+
+            // Racing threads build identical arrays; whichever lands is used.
+            return Interlocked.CompareExchange(ref _broadcastPlanes, built, null) ?? built;
+        }
     }
 
     private byte[]? _broadcastPlanes;
-    private byte[]? _storedBroadcastPlanes;
+    private byte[]? _keyedTables;
 
-    private byte[] CreateBroadcastPlanes(ref byte[]? field, bool stored)
+    /// <summary>
+    /// The 64-lane merge round's S-box tables with this key folded in (<see cref="Vector.MergeRounds.BuildKeyedTables"/>),
+    /// made on first use: 8 KiB for DES, 24 KiB for 3DES, in place of broadcast key planes.
+    /// </summary>
+    internal ReadOnlySpan<byte> KeyedTables
     {
-        var planes = GC.AllocateArray<byte>(_sixBit.Length * 64, pinned: true);
-        for (int i = 0; i < _sixBit.Length; i++)
+        get
         {
-            byte value = stored ? _sixBitStored[i] : _sixBit[i];
-            planes.AsSpan(i * 64, 64).Fill(value);
-        }
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_keyedTables is { } tables)
+            {
+                return tables;
+            }
 
-        // Racing threads build identical arrays; whichever lands is used.
-        return Interlocked.CompareExchange(ref field, planes, null) ?? planes;
+            byte[] built = Vector.MergeRounds.BuildKeyedTables(_sixBitStored);
+            return Interlocked.CompareExchange(ref _keyedTables, built, null) ?? built;
+        }
     }
 
     /// <summary>The six-bit round keys, each in stored bit order when <paramref name="stored"/>.</summary>
@@ -162,9 +177,10 @@ public sealed class DesKeySchedule : IDisposable
             CryptographicOperations.ZeroMemory(_broadcastPlanes);
         }
 
-        if (_storedBroadcastPlanes is not null)
+        // Keyed tables reveal the key as surely as the key itself.
+        if (_keyedTables is not null)
         {
-            CryptographicOperations.ZeroMemory(_storedBroadcastPlanes);
+            CryptographicOperations.ZeroMemory(_keyedTables);
         }
 
         _disposed = true;

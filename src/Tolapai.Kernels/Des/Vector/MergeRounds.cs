@@ -28,6 +28,26 @@ internal static partial class MergeRounds
     /// <summary>ToNatural[j * 64 ..]: the inverse of <see cref="ToStored"/>.</summary>
     internal static readonly byte[] ToNatural = BuildMatrices(toStored: false);
 
+    /// <summary>
+    /// The merge round's S-box tables with one key's round keys folded into their index
+    /// (T[r, box][x] = SBoxes[box][x ^ k]): 8 tables of 64 bytes per round, so a single-key
+    /// round needs no key XOR. <paramref name="storedKeys"/> are the six-bit keys in stored order.
+    /// </summary>
+    public static byte[] BuildKeyedTables(ReadOnlySpan<byte> storedKeys)
+    {
+        var tables = GC.AllocateArray<byte>(storedKeys.Length * 64, pinned: true);
+        for (int entry = 0; entry < storedKeys.Length; entry++)
+        {
+            int box = entry & 7;
+            for (int x = 0; x < 64; x++)
+            {
+                tables[(entry * 64) + x] = SBoxes[(box * 64) + (x ^ storedKeys[entry])];
+            }
+        }
+
+        return tables;
+    }
+
     /// <summary>A natural six-bit value of E-byte (or S-box input) <paramref name="box"/> in stored bit order.</summary>
     public static int Store(int box, int natural)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Tolapai.Kernels.Des.Vector;
 
@@ -184,7 +185,7 @@ internal static partial class VectorDes<TOps, TVec>
 
         if (Sliced)
         {
-            MergeRounds.Convert(ref Unsafe.As<TVec, System.Runtime.Intrinsics.Vector512<byte>>(ref state), MergeRounds.ToStored);
+            MergeRounds.Convert(ref Unsafe.As<TVec, Vector512<byte>>(ref state), MergeRounds.ToStored);
         }
     }
 
@@ -194,7 +195,7 @@ internal static partial class VectorDes<TOps, TVec>
     {
         if (Sliced)
         {
-            MergeRounds.Convert(ref Unsafe.As<TVec, System.Runtime.Intrinsics.Vector512<byte>>(ref state), MergeRounds.ToNatural);
+            MergeRounds.Convert(ref Unsafe.As<TVec, Vector512<byte>>(ref state), MergeRounds.ToNatural);
         }
 
         Span<TVec> raw = stackalloc TVec[8];
@@ -216,15 +217,33 @@ internal static partial class VectorDes<TOps, TVec>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunSingleKey(DesKeySchedule key, bool decrypt, ref TVec state)
     {
+        int stages = key.Rounds / 16;
+        if (Sliced)
+        {
+            // One key for all lanes: it is folded into the S-box tables, so rounds skip the key XOR.
+            ref byte tables = ref MemoryMarshal.GetReference(key.KeyedTables);
+            ref Vector512<byte> s = ref Unsafe.As<TVec, Vector512<byte>>(ref state);
+            if (decrypt)
+            {
+                MergeRounds.RunKeyed(ref s, ref Unsafe.Add(ref tables, (key.Rounds - 1) * 8 * 64), -8 * 64, stages);
+            }
+            else
+            {
+                MergeRounds.RunKeyed(ref s, ref tables, 8 * 64, stages);
+            }
+
+            return;
+        }
+
         // Broadcast planes are 64 bytes per entry whatever the width: step 8 entries per round.
-        ref byte keys = ref MemoryMarshal.GetReference(key.BroadcastPlanes(Sliced));
+        ref byte keys = ref MemoryMarshal.GetReference(key.BroadcastPlanes);
         if (decrypt)
         {
-            RunRounds<WideKeys>(ref state, ref Unsafe.Add(ref keys, (key.Rounds - 1) * 8 * 64), -8 * 64, key.Rounds / 16);
+            Rounds<WideKeys>(ref state, ref Unsafe.Add(ref keys, (key.Rounds - 1) * 8 * 64), -8 * 64, stages);
         }
         else
         {
-            RunRounds<WideKeys>(ref state, ref keys, 8 * 64, key.Rounds / 16);
+            Rounds<WideKeys>(ref state, ref keys, 8 * 64, stages);
         }
     }
 
@@ -236,7 +255,7 @@ internal static partial class VectorDes<TOps, TVec>
         // On 64 lanes both key sources hold 64 bytes per entry, the layout MergeRounds reads.
         if (Sliced)
         {
-            MergeRounds.Run(ref Unsafe.As<TVec, System.Runtime.Intrinsics.Vector512<byte>>(ref state), ref keys, stride, stages);
+            MergeRounds.Run(ref Unsafe.As<TVec, Vector512<byte>>(ref state), ref keys, stride, stages);
         }
         else
         {
