@@ -14,7 +14,7 @@ public static unsafe class RingRoles
     /// <summary>
     /// front RUNDIR DOMID BACKDOM COUNT SEED SPIN PAUSE_ONE_IN RINGPAGES:
     /// creates its domain, initialises and grants the ring, allocates an unbound port, prints
-    /// "READY gref0 nrefs port", then pushes COUNT checksummed requests and checks every response.
+    /// "READY gref,gref,... port size", then pushes COUNT checksummed requests and checks every response.
     /// </summary>
     public static int Front(string[] a)
     {
@@ -32,8 +32,16 @@ public static unsafe class RingRoles
         Check(host.CreateDomain(domid, pages: 1 + ringPages + 4, grantFrames: 1), "create domain");
         GuestMemory mem = host.MapGuestMemory(domid)!;
         GrantTableFrontend gnt = new(mem);
-        uint ringFrame = mem.FirstDataFrame;
-        byte* ring = mem.Base + ((long)ringFrame << GuestMemory.PageShift);
+        // Multi-page rings use scattered frames (in reverse order), placed side by side with
+        // mmap, as a guest's ring pages need not be physically contiguous.
+        uint[] frames = new uint[ringPages];
+        for (uint i = 0; i < ringPages; i++)
+        {
+            frames[i] = mem.FirstDataFrame + (ringPages - 1 - i);
+        }
+
+        using FrameWindow? window = ringPages > 1 ? mem.MapFrames(frames) : null;
+        byte* ring = window is not null ? window.Address : mem.Base + ((long)frames[0] << GuestMemory.PageShift);
         SharedRing.Initialize(ring);
         if (startIndex != 0)
         {
@@ -44,21 +52,19 @@ public static unsafe class RingRoles
             Interlocked.MemoryBarrier();
         }
 
-        uint gref0 = 0;
+        uint[] grefs = new uint[ringPages];
         for (uint i = 0; i < ringPages; i++)
         {
-            if (gnt.GrantForeignAccess(backDom, ringFrame + i, readOnly: false, out uint gref) != GrantStatus.Okay)
+            if (gnt.GrantForeignAccess(backDom, frames[i], readOnly: false, out grefs[i]) != GrantStatus.Okay)
             {
                 return Fail("grant ring page");
             }
-
-            gref0 = i == 0 ? gref : gref0;
         }
 
         Check(host.AllocUnbound(domid, backDom, out uint port), "alloc unbound");
         EventChannelPort evtchn = host.OpenPort(domid, port);
         FrontRing<TestRequest, TestResponse> fr = new(ring, (long)ringPages * GuestMemory.PageSize);
-        Program.Say($"READY {gref0} {ringPages} {port} {fr.Size}");
+        Program.Say($"READY {string.Join(',', grefs)} {port} {fr.Size}");
 
         Random rng = new(seed);
         long sent = 0, received = 0, waits = 0;
@@ -111,7 +117,7 @@ public static unsafe class RingRoles
     }
 
     /// <summary>
-    /// back RUNDIR DOMID FRONTDOM GREF0 NREFS PORT COUNT SEED SPIN PAUSE_ONE_IN: maps the ring,
+    /// back RUNDIR DOMID FRONTDOM GREF[,GREF...] PORT COUNT SEED SPIN PAUSE_ONE_IN: maps the ring (ring-ref0..N side by side),
     /// binds the port, takes COUNT requests in order checking each, and answers each.
     /// </summary>
     public static int Back(string[] a)
@@ -119,39 +125,25 @@ public static unsafe class RingRoles
         string runDir = a[1];
         ushort domid = Program.Dom(a[2]);
         ushort frontDom = Program.Dom(a[3]);
-        uint gref0 = Program.UInt(a[4]);
-        uint nrefs = Program.UInt(a[5]);
-        uint remotePort = Program.UInt(a[6]);
-        long count = long.Parse(a[7], System.Globalization.CultureInfo.InvariantCulture);
-        int seed = Program.Int(a[8]);
-        int spin = Program.Int(a[9]);
-        int pauseOneIn = Program.Int(a[10]);
+        uint[] grefs = Array.ConvertAll(a[4].Split(','), Program.UInt);
+        uint remotePort = Program.UInt(a[5]);
+        long count = long.Parse(a[6], System.Globalization.CultureInfo.InvariantCulture);
+        int seed = Program.Int(a[7]);
+        int spin = Program.Int(a[8]);
+        int pauseOneIn = Program.Int(a[9]);
 
         using Host host = Host.Open(runDir);
         Check(host.CreateDomain(domid, pages: 2, grantFrames: 1), "create domain");
         GrantMapper mapper = new(host, domid);
-        byte* ring = null;
-        for (uint i = 0; i < nrefs; i++)
+        GrantStatus st = mapper.MapPages(frontDom, grefs, readOnly: false, out MultiPageMapping? ringPages);
+        if (st != GrantStatus.Okay)
         {
-            GrantStatus st = mapper.Map(frontDom, gref0 + i, readOnly: false, out GrantMapping m);
-            if (st != GrantStatus.Okay)
-            {
-                return Fail($"map ring-ref{i}: {st}");
-            }
-
-            if (i == 0)
-            {
-                ring = m.Address;
-            }
-            else if (m.Address != ring + ((long)i * GuestMemory.PageSize))
-            {
-                return Fail("ring pages are not contiguous frames");
-            }
+            return Fail($"map ring-refs: {st}");
         }
 
         Check(host.BindInterdomain(domid, frontDom, remotePort, out uint port), "bind interdomain");
         EventChannelPort evtchn = host.OpenPort(domid, port);
-        BackRing<TestRequest, TestResponse> br = new(ring, (long)nrefs * GuestMemory.PageSize);
+        BackRing<TestRequest, TestResponse> br = new(ringPages!.Address, ringPages.Length);
 
         Random rng = new(seed ^ 0x5A5A5A5A);
         long handled = 0, waits = 0;

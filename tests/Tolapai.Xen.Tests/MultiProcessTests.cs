@@ -26,7 +26,7 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
         output.WriteLine(ctx);
         using Child front = new("front", run.Path, "1", "0", S(count), S(seed), S(spin), S(pauseOneIn), S(ringPages), S(startIndex));
         string[] ready = front.WaitFor("READY ", Ready);
-        using Child back = new("back", run.Path, "0", "1", ready[0], ready[1], ready[2], S(count), S(seed), S(spin), S(pauseOneIn));
+        using Child back = new("back", run.Path, "0", "1", ready[0], ready[1], S(count), S(seed), S(spin), S(pauseOneIn));
         int backExit = back.Exit(Run);
         int frontExit = front.Exit(Run);
         output.WriteLine("front: " + front.Output);
@@ -47,7 +47,7 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Multi_page_ring_starting_just_below_the_u32_wrap()
+    public void Multi_page_ring_in_scattered_frames_starting_just_below_the_u32_wrap()
     {
         long count = Seeds.Stress ? 2_000_000 : 100_000;
         RunRing(count, spin: 2000, pauseOneIn: 256, ringPages: 4, startIndex: uint.MaxValue - 15);

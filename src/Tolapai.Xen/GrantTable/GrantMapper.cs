@@ -10,7 +10,7 @@ namespace Tolapai.Xen.GrantTable;
 /// one mapping. Every failure is a <see cref="GrantStatus"/>, never an exception, whatever the
 /// guest wrote into its table.
 /// </summary>
-public sealed unsafe class GrantMapper
+public sealed unsafe partial class GrantMapper
 {
     private const int LockSpinLimit = 1 << 20;
     private const uint BusyFlags = (uint)(GrantFlags.Reading | GrantFlags.Writing);

@@ -65,6 +65,24 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <summary>A span onto <paramref name="count"/> consecutive pages.</summary>
     public Span<byte> PageRange(uint frame, uint count) => _file.Slice((long)frame << PageShift, checked((int)(count << PageShift)));
 
+    /// <summary>
+    /// Places this guest's own <paramref name="frames"/> side by side in this process (for a
+    /// frontend whose multi-page ring is in scattered frames); null if a frame is out of range
+    /// or the mapping fails. Dispose the window to unmap it.
+    /// </summary>
+    public FrameWindow? MapFrames(ReadOnlySpan<uint> frames)
+    {
+        foreach (uint f in frames)
+        {
+            if (!IsValidFrame(f))
+            {
+                return null;
+            }
+        }
+
+        return FrameWindow.Map(_file.Path, frames, readOnly: false);
+    }
+
     /// <inheritdoc/>
     public void Dispose() => _file.Dispose();
 }
