@@ -86,6 +86,14 @@ public sealed class DomainTests : IDisposable
         Assert.Equal(expected, ProcessIdentity.ParseStartTime(stat));
 
     [Fact]
+    public void Creating_a_host_over_a_live_one_is_an_error_not_a_reset()
+    {
+        Assert.Equal(XenError.Ok, _run.Host.CreateDomain(2, 4, 1));
+        Assert.Throws<IOException>(() => Host.Create(_run.Path));
+        Assert.NotNull(_run.Host.Lookup(2));
+    }
+
+    [Fact]
     public void A_region_that_is_not_a_hypervisor_region_is_refused()
     {
         string dir = Path.Combine(Host.DefaultRoot, "tolapai-test-" + Guid.NewGuid().ToString("N")[..12]);

@@ -193,6 +193,15 @@ public sealed unsafe class RingTests : IDisposable
     }
 
     [Fact]
+    public void A_response_to_an_unpublished_request_stops_the_front()
+    {
+        var (front, _) = Attach(5);
+        front.TryWriteRequest(TestRequest.Make(0, 0)); // written, not pushed
+        Header->RspProd = 6;
+        Assert.Equal(RingStatus.Overflow, front.TryTakeResponse(out _));
+    }
+
+    [Fact]
     public void Request_is_copied_once_so_later_writes_to_the_slot_do_not_change_it()
     {
         var (front, back) = Attach(0);

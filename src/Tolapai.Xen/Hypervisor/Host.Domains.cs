@@ -45,7 +45,17 @@ public sealed unsafe partial class Host
             return XenError.EEXIST;
         }
 
-        SharedFile.Create(MemoryPath(domid), (long)pages << GuestMemory.PageShift).Dispose();
+        try
+        {
+            SharedFile.Create(MemoryPath(domid), (long)pages << GuestMemory.PageShift).Dispose();
+        }
+        catch
+        {
+            // Give the slot back rather than leave it Creating forever.
+            Volatile.Write(ref d->State, (uint)DomainState.Free);
+            throw;
+        }
+
         ResetDomainTables(domid);
         d->DomId = domid;
         d->Pid = pid;

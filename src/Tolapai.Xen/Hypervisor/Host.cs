@@ -80,7 +80,7 @@ public sealed unsafe partial class Host : IDisposable
         + ((long)maxDomains * portsPerDomain * sizeof(EventChannelEntry))
         + ((long)maxDomains * maxGrantEntries * sizeof(ActiveGrantEntry));
 
-    /// <summary>Creates a new host: makes the run directory and a zeroed hypervisor region.</summary>
+    /// <summary>Creates a new host: makes the run directory and a zeroed hypervisor region. Throws <see cref="IOException"/> if a region is already there.</summary>
     public static Host Create(string runDirectory, HostOptions? options = null)
     {
         options ??= new HostOptions();
@@ -103,8 +103,18 @@ public sealed unsafe partial class Host : IDisposable
             Volatile.Write(ref h->Magic, HypervisorHeader.MagicValue);
         }
 
-        // Rename is atomic: an opener sees either no region or a complete one.
-        File.Move(temp, path, overwrite: true);
+        // Rename is atomic: an opener sees either no region or a complete one. A live host's
+        // region is never replaced: creating over it is an error, not a silent reset.
+        try
+        {
+            File.Move(temp, path, overwrite: false);
+        }
+        catch (IOException)
+        {
+            File.Delete(temp);
+            throw new IOException($"{path} exists: a host already lives in {runDirectory}; open it or remove the directory.");
+        }
+
         return Open(runDirectory);
     }
 

@@ -128,7 +128,8 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
 
     /// <summary>
     /// Copies the next response out of the ring. Empty when none is published, Overflow (and
-    /// the ring stops) when rsp_prod claims more responses than requests outstanding.
+    /// the ring stops) when rsp_prod claims more responses than requests published
+    /// (RING_RESPONSE_PROD_OVERFLOW's intent: the backend is not trusted blindly either).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public RingStatus TryTakeResponse(out TResponse response)
@@ -141,7 +142,8 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
             return _stopped ? RingStatus.Overflow : RingStatus.Empty;
         }
 
-        if (prod - _rspCons > _reqProdPvt - _rspCons)
+        // A response for a request never published (or an index gone backwards) is impossible.
+        if (prod - _rspCons > _reqProdPublished - _rspCons)
         {
             Unsafe.SkipInit(out response);
             return Stop();
