@@ -12,7 +12,7 @@ public static unsafe class RingRoles
     private static readonly TimeSpan LostWakeup = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// front RUNDIR DOMID BACKDOM COUNT SEED SPIN PAUSE_ONE_IN RINGPAGES:
+    /// front RUNDIR DOMID BACKDOM COUNT SEED SPIN PAUSE_ONE_IN RINGPAGES [START_INDEX [MAX_IN_FLIGHT]]:
     /// creates its domain, initialises and grants the ring, allocates an unbound port, prints
     /// "READY gref,gref,... port size", then pushes COUNT checksummed requests and checks every response.
     /// </summary>
@@ -27,6 +27,7 @@ public static unsafe class RingRoles
         int pauseOneIn = Program.Int(a[7]);
         uint ringPages = Program.UInt(a[8]);
         uint startIndex = a.Length > 9 ? Program.UInt(a[9]) : 0;
+        int maxInFlight = a.Length > 10 ? Program.Int(a[10]) : int.MaxValue;
 
         using Host host = Host.Open(runDir);
         Check(host.CreateDomain(domid, pages: 1 + ringPages + 4, grantFrames: 1), "create domain");
@@ -72,7 +73,7 @@ public static unsafe class RingRoles
         {
             bool progress = false;
             int batch = rng.Next(1, (int)fr.Size + 1);
-            while (sent < count && batch-- > 0 && fr.TryWriteRequest(TestRequest.Make((ulong)sent, (ulong)rng.NextInt64())))
+            while (sent < count && batch-- > 0 && fr.InFlight < maxInFlight && fr.TryWriteRequest(TestRequest.Make((ulong)sent, (ulong)rng.NextInt64())))
             {
                 sent++;
                 progress = true;

@@ -18,13 +18,13 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
 
     private static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
 
-    private (string[] Front, string[] Back) RunRing(long count, int spin, int pauseOneIn, uint ringPages, uint startIndex = 0)
+    private (string[] Front, string[] Back) RunRing(long count, int spin, int pauseOneIn, uint ringPages, uint startIndex = 0, int maxInFlight = int.MaxValue)
     {
         using TestRunDirectory run = new();
         int seed = Seeds.Next();
         string ctx = $"seed {seed} (TOLAPAI_SEED={seed} reproduces), count {count}, spin {spin}, pause 1/{pauseOneIn}, pages {ringPages}, start {startIndex}";
         output.WriteLine(ctx);
-        using Child front = new("front", run.Path, "1", "0", S(count), S(seed), S(spin), S(pauseOneIn), S(ringPages), S(startIndex));
+        using Child front = new("front", run.Path, "1", "0", S(count), S(seed), S(spin), S(pauseOneIn), S(ringPages), S(startIndex), S(maxInFlight));
         string[] ready = front.WaitFor("READY ", Ready);
         using Child back = new("back", run.Path, "0", "1", ready[0], ready[1], S(count), S(seed), S(spin), S(pauseOneIn));
         int backExit = back.Exit(Run);
@@ -56,12 +56,15 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
     [Fact]
     public void Parked_consumer_is_woken_every_time()
     {
-        // Spin budget 0: every wait parks on the futex, so every notification must wake it; a
-        // lost wake-up shows as a 20 s timeout and FAIL in the child.
-        long count = Seeds.Stress ? 100_000 : 3_000;
-        var (f, b) = RunRing(count, spin: 0, pauseOneIn: 2, ringPages: 1);
-        Assert.True(Child.Value(b, "parks") > 0, "the backend never parked: the test did not test parking");
-        Assert.True(Child.Value(b, "wakes") > 0 || Child.Value(f, "wakes") > 0);
+        // Spin budget 0 and one request in flight: the backend runs dry after every request and
+        // parks on the futex, so every request must wake it; a lost wake-up shows as a 20 s
+        // timeout and FAIL in the child.
+        long count = Seeds.Stress ? 50_000 : 2_000;
+        var (f, b) = RunRing(count, spin: 0, pauseOneIn: 4, ringPages: 1, maxInFlight: 1);
+        long parks = Child.Value(b, "parks");
+        Assert.True(parks > count / 4, $"the backend parked only {parks} times for {count} requests: the test did not test parking");
+        Assert.True(Child.Value(b, "wakes") > count / 4, "parked backend was not woken by FUTEX_WAKE");
+        Assert.True(Child.Value(f, "parks") > 0);
     }
 
     [Fact]
