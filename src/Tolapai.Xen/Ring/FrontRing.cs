@@ -18,6 +18,7 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
     private uint _reqProdPvt;
     private uint _reqProdPublished;
     private uint _rspCons;
+    private uint _rspProdSeen;
     private bool _stopped;
 
     /// <summary>
@@ -38,6 +39,7 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
         _entries = ring + SharedRingHeader.EntriesOffset;
         _mask = Size - 1;
         _rspCons = Volatile.Read(ref _sring->RspProd);
+        _rspProdSeen = _rspCons;
         _reqProdPvt = Volatile.Read(ref _sring->ReqProd);
         _reqProdPublished = _reqProdPvt;
     }
@@ -134,24 +136,42 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public RingStatus TryTakeResponse(out TResponse response)
     {
-        // Acquire: the response slot is read after the rsp_prod that published it.
-        uint prod = Volatile.Read(ref _sring->RspProd);
-        if (prod == _rspCons || _stopped)
+        // rsp_prod is re-read only once the responses already seen are consumed, so a batch
+        // costs one read of the backend's line, not one per response.
+        if (_rspCons == _rspProdSeen)
         {
-            Unsafe.SkipInit(out response);
-            return _stopped ? RingStatus.Overflow : RingStatus.Empty;
-        }
-
-        // A response for a request never published (or an index gone backwards) is impossible.
-        if (prod - _rspCons > _reqProdPublished - _rspCons)
-        {
-            Unsafe.SkipInit(out response);
-            return Stop();
+            RingStatus s = RefreshResponses();
+            if (s != RingStatus.Ok)
+            {
+                Unsafe.SkipInit(out response);
+                return s;
+            }
         }
 
         response = Unsafe.ReadUnaligned<TResponse>(_entries + ((_rspCons & _mask) * (uint)_entrySize));
         _rspCons++;
         return RingStatus.Ok;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private RingStatus RefreshResponses()
+    {
+        if (_stopped)
+        {
+            return RingStatus.Overflow;
+        }
+
+        // Acquire: the response slots are read after the rsp_prod that published them.
+        uint prod = Volatile.Read(ref _sring->RspProd);
+        // A response for a request never published (or an index gone backwards) is impossible.
+        if (prod - _rspCons > _reqProdPublished - _rspCons)
+        {
+            _stopped = true;
+            return RingStatus.Overflow;
+        }
+
+        _rspProdSeen = prod;
+        return prod == _rspCons ? RingStatus.Empty : RingStatus.Ok;
     }
 
     /// <summary>RING_HAS_UNCONSUMED_RESPONSES (acquire read of rsp_prod).</summary>
@@ -175,10 +195,4 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
         return UnconsumedResponses != 0;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private RingStatus Stop()
-    {
-        _stopped = true;
-        return RingStatus.Overflow;
-    }
 }
