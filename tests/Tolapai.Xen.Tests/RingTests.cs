@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Tolapai.Xen.Ring;
 using Tolapai.Xen.TestChild;
@@ -164,6 +165,31 @@ public sealed unsafe class RingTests : IDisposable
         Header->ReqProd = uint.MaxValue - 14; // even a sane value later: the connection stays stopped
         Assert.Equal(RingStatus.Overflow, back.TryTakeRequest(out _));
         Assert.False(back.FinalCheckForRequests());
+    }
+
+    [Fact]
+    public void A_stopped_ring_logs_its_reason()
+    {
+        using RingEventListener listener = new();
+        var (_, back) = Attach(100);
+        Header->ReqProd = 100 + 33;
+        Assert.Equal(RingStatus.Overflow, back.TryTakeRequest(out _));
+        Assert.Contains(listener.Events, e => e.EventId == 1 && Convert.ToUInt32(e.Payload![0], CultureInfo.InvariantCulture) == 133 && Convert.ToUInt32(e.Payload[1], CultureInfo.InvariantCulture) == 100 && Convert.ToUInt32(e.Payload[2], CultureInfo.InvariantCulture) == 32);
+    }
+
+    private sealed class RingEventListener : System.Diagnostics.Tracing.EventListener
+    {
+        public System.Collections.Concurrent.ConcurrentBag<System.Diagnostics.Tracing.EventWrittenEventArgs> Events { get; } = [];
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource eventSource)
+        {
+            if (eventSource.Name == "Tolapai-Xen")
+            {
+                EnableEvents(eventSource, System.Diagnostics.Tracing.EventLevel.Warning);
+            }
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs eventData) => Events.Add(eventData);
     }
 
     [Fact]

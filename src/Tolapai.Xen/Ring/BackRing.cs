@@ -177,6 +177,7 @@ public sealed unsafe class BackRing<TRequest, TResponse>
         {
             BogusRequestProducer = prod;
             _stopped = true;
+            XenEventSource.Log.RingRequestOverflow(prod, _rspProdPvt, Size);
             return RingStatus.Overflow;
         }
 

@@ -167,6 +167,7 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
         if (prod - _rspCons > _reqProdPublished - _rspCons)
         {
             _stopped = true;
+            XenEventSource.Log.RingResponseOverflow(prod, _rspCons, _reqProdPublished);
             return RingStatus.Overflow;
         }
 
