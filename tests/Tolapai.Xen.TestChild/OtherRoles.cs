@@ -109,6 +109,25 @@ public static unsafe class OtherRoles
         return 0;
     }
 
+    /// <summary>grant-holder RUNDIR DOMID GUESTDOM GREF: maps the grant writable, prints READY, holds it until killed.</summary>
+    public static int GrantHolder(string[] a)
+    {
+        using Host host = Host.Open(a[1]);
+        ushort domid = Program.Dom(a[2]);
+        RingRoles.Check(host.CreateDomain(domid, pages: 2, grantFrames: 1), "create domain");
+        GrantMapper mapper = new(host, domid);
+        GrantStatus st = mapper.Map(Program.Dom(a[3]), Program.UInt(a[4]), readOnly: false, out GrantMapping m);
+        if (st != GrantStatus.Okay)
+        {
+            return RingRoles.Fail($"map: {st}");
+        }
+
+        m.Span[0] = 1;
+        Program.Say("READY");
+        Thread.Sleep(60_000);
+        return 0;
+    }
+
     /// <summary>scribble is an alias kept for the usage line.</summary>
     public static int Scribble(string[] a) => Hostile(a);
 

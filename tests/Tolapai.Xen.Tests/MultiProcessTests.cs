@@ -157,6 +157,26 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_killed_backend_s_pins_are_released_so_the_guest_can_revoke()
+    {
+        using TestRunDirectory run = new();
+        Host host = run.Host;
+        Assert.Equal(XenError.Ok, host.CreateDomain(1, 4, 1));
+        GuestMemory mem = host.MapGuestMemory(1)!;
+        GrantTableFrontend gnt = new(mem);
+        Assert.Equal(GrantStatus.Okay, gnt.GrantForeignAccess(0, mem.FirstDataFrame, readOnly: false, out uint gref));
+        using Child backend = new("grant-holder", run.Path, "0", "1", S(gref));
+        backend.WaitFor("READY", Ready);
+        Assert.Equal(1, mem.Page(mem.FirstDataFrame)[0]); // the backend wrote through its mapping
+        Assert.False(gnt.EndForeignAccessRef(gref));      // mapped: revoke refused
+
+        backend.Kill();
+        Assert.False(gnt.EndForeignAccessRef(gref));      // still pinned until the death is noticed
+        Assert.Equal([(ushort)0], host.ReapDeadDomains());
+        Assert.True(gnt.EndForeignAccessRef(gref));       // pins released with the dead domain
+    }
+
+    [Fact]
     public void A_process_killed_with_SIGKILL_is_seen_dead_and_its_domain_reaped()
     {
         using TestRunDirectory run = new();

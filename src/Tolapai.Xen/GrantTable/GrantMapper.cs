@@ -300,6 +300,10 @@ public sealed unsafe partial class GrantMapper
         return GrantStatus.GeneralError; // "Shared grant entry is unstable"
     }
 
+    internal static bool TryLockActive(ActiveGrantEntry* act) => TryLock(act);
+
+    internal static void UnlockActive(ActiveGrantEntry* act) => Unlock(act);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryLock(ActiveGrantEntry* act)
     {

@@ -71,7 +71,8 @@ public sealed unsafe partial class Host
 
     /// <summary>
     /// Destroys a domain: closes its event channels (peers see them unbound and are woken),
-    /// drops its active grants, deletes its memory file and frees the slot.
+    /// releases the pins it held on other guests' grants (so they can end access, as Xen does
+    /// when a backend domain dies), deletes its memory file and frees the slot.
     /// </summary>
     public XenError DestroyDomain(ushort domid)
     {
@@ -90,6 +91,8 @@ public sealed unsafe partial class Host
         {
             _ = CloseEventChannel(domid, port);
         }
+
+        _ = ReleaseGrantsHeldBy(domid);
 
         lock (_memoryLock)
         {
@@ -178,6 +181,54 @@ public sealed unsafe partial class Host
 
             return m;
         }
+    }
+
+    /// <summary>
+    /// Drops every pin that <paramref name="mapper"/> holds on other domains' grants and clears
+    /// the matching GTF_reading/GTF_writing, as Xen releases a dead domain's maptrack. Any
+    /// mapping that process still had is void. Returns the number of grant entries released.
+    /// </summary>
+    public int ReleaseGrantsHeldBy(ushort mapper)
+    {
+        int released = 0;
+        for (uint g = 0; g < MaxDomains; g++)
+        {
+            if (g == mapper || Lookup((ushort)g) is not { State: DomainState.Running } info)
+            {
+                continue;
+            }
+
+            GuestMemory? guest = null;
+            uint entries = Math.Min(info.GrantFrames * (uint)GrantEntryV1.PerFrame, MaxGrantEntries);
+            for (uint gref = 0; gref < entries; gref++)
+            {
+                ActiveGrantEntry* act = ActiveGrant(g, gref);
+                if (act->Mapper != mapper || (Volatile.Read(ref act->ReadPins) | Volatile.Read(ref act->WritePins)) == 0)
+                {
+                    continue;
+                }
+
+                guest ??= MapGuestMemory((ushort)g);
+                if (guest is null || !GrantMapper.TryLockActive(act))
+                {
+                    continue;
+                }
+
+                if (act->Mapper == mapper && (act->ReadPins | act->WritePins) != 0)
+                {
+                    act->ReadPins = 0;
+                    act->WritePins = 0;
+                    uint* shared = (uint*)(guest.Base + ((long)gref * sizeof(GrantEntryV1)));
+                    // Atomic AND: the guest's CAS on flags sees either the busy bits or none.
+                    Interlocked.And(ref *shared, ~(uint)(GrantFlags.Reading | GrantFlags.Writing));
+                    released++;
+                }
+
+                GrantMapper.UnlockActive(act);
+            }
+        }
+
+        return released;
     }
 
     private void ResetDomainTables(ushort domid)
