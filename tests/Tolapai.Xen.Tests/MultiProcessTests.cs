@@ -124,9 +124,11 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
         // A ring the guest keeps scribbling on from its process: the backend gets statuses only,
         // re-attaching after each stop, and never reads outside the mapped page (it would crash).
         Assert.Equal(GrantStatus.Okay, mapper.Map(1, OtherRoles.ScribbleRing, false, out GrantMapping scribble));
-        long taken = 0, stops = 0, deadline = Environment.TickCount64 + (Seeds.Stress ? 20_000 : 1_500);
+        // At least 1.5 s (20 s under stress), and on a loaded machine until the scribbler has
+        // produced at least one stop (at most 60 s).
+        long start = Environment.TickCount64, taken = 0, stops = 0, minimum = Seeds.Stress ? 20_000 : 1_500;
         BackRing<TestRequest, TestResponse> ring = new(scribble.Address, GuestMemory.PageSize);
-        while (Environment.TickCount64 < deadline)
+        while (Environment.TickCount64 - start is var elapsed && (elapsed < minimum || (stops == 0 && elapsed < 60_000)))
         {
             RingStatus s = ring.TryTakeRequest(out TestRequest req);
             if (s == RingStatus.Ok)

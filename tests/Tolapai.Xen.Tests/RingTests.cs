@@ -259,6 +259,27 @@ public sealed unsafe class RingTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(4096L, true)]
+    [InlineData(8192L, true)]
+    [InlineData(65536L, true)]
+    [InlineData(131072L, false)]  // order 5: beyond the largest order
+    [InlineData(12288L, false)]   // 3 pages: not an order
+    [InlineData(100L, false)]
+    [InlineData(0L, false)]
+    [InlineData(-4096L, false)]
+    public void Wrong_ring_size_or_page_order_is_refused_without_throwing(long bytes, bool ok) =>
+        Assert.Equal(ok, BackRing<TestRequest, TestResponse>.TryAttach(_page, bytes, out _));
+
+    [Fact]
+    public void Ring_ref_keys_are_named_as_blkif_names_them()
+    {
+        Assert.Equal("ring-ref", SharedRing.RingRefKey(0, 0));
+        Assert.Equal("ring-ref0", SharedRing.RingRefKey(2, 0));
+        Assert.Equal("ring-ref3", SharedRing.RingRefKey(2, 3));
+        Assert.Equal("ring-page-order", SharedRing.RingPageOrderKey);
+    }
+
     [Fact]
     public void A_ring_too_small_for_one_entry_is_refused() =>
         Assert.Throws<ArgumentException>(() => new BackRing<TestRequest, TestResponse>(_page, 100));

@@ -43,6 +43,23 @@ public sealed unsafe class BackRing<TRequest, TResponse>
         _reqProdSeen = _reqCons;
     }
 
+    /// <summary>
+    /// Attaches without throwing: false when <paramref name="ringBytes"/> is not a ring page
+    /// order's worth of bytes (4096 × 2^0..2^<see cref="SharedRing.MaxPageOrder"/>) — the
+    /// check for a frontend that announced a wrong ring size or page order.
+    /// </summary>
+    public static bool TryAttach(byte* ring, long ringBytes, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BackRing<TRequest, TResponse>? backRing)
+    {
+        backRing = null;
+        if (ring == null || !SharedRing.IsRingByteCount(ringBytes) || SharedRing.RingSize(ringBytes, SharedRing.EntrySize<TRequest, TResponse>()) == 0)
+        {
+            return false;
+        }
+
+        backRing = new BackRing<TRequest, TResponse>(ring, ringBytes);
+        return true;
+    }
+
     /// <summary>RING_SIZE.</summary>
     public uint Size { get; }
 

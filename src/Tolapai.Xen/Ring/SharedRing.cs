@@ -42,6 +42,33 @@ public static unsafe class SharedRing
     public static long BytesForOrder(int pageOrder) =>
         pageOrder is < 0 or > MaxPageOrder ? -1 : (long)GuestMemory.PageSize << pageOrder;
 
+    /// <summary>True when <paramref name="ringBytes"/> is 4096 × 2^order for an order 0..<see cref="MaxPageOrder"/>.</summary>
+    public static bool IsRingByteCount(long ringBytes)
+    {
+        for (int order = 0; order <= MaxPageOrder; order++)
+        {
+            if (ringBytes == BytesForOrder(order))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The XenStore key of ring page <paramref name="index"/> as blkif names them: "ring-ref"
+    /// for a one-page ring, "ring-ref0".."ring-refN" when "ring-page-order" is written.
+    /// </summary>
+    public static string RingRefKey(int pageOrder, int index) =>
+        pageOrder == 0 ? "ring-ref" : "ring-ref" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>XenStore key of the ring page order (blkif's multi-page ring feature).</summary>
+    public const string RingPageOrderKey = "ring-page-order";
+
+    /// <summary>XenStore key a backend advertises its largest ring page order under.</summary>
+    public const string MaxRingPageOrderKey = "max-ring-page-order";
+
     /// <summary>SHARED_RING_INIT: prods 0, events 1; pad cleared. The frontend calls it before granting the ring.</summary>
     public static void Initialize(byte* ring)
     {
