@@ -65,6 +65,21 @@ public sealed class DomainTests : IDisposable
     }
 
     [Fact]
+    public void A_live_process_with_a_stale_heartbeat_is_reaped_only_when_asked()
+    {
+        Host h = _run.Host;
+        Assert.Equal(XenError.Ok, h.CreateDomain(6, 4, 1));
+        unsafe
+        {
+            h.DomainSlot(6)->Heartbeat -= 10_000_000_000; // 10 s ago
+        }
+
+        Assert.Empty(h.ReapDeadDomains());
+        Assert.Empty(h.ReapDeadDomains(TimeSpan.FromSeconds(30)));
+        Assert.Equal([(ushort)6], h.ReapDeadDomains(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public void Heartbeat_moves_forward()
     {
         Host h = _run.Host;

@@ -142,14 +142,25 @@ public sealed unsafe partial class Host
     /// <summary>Nanoseconds since the last heartbeat of <paramref name="domid"/>, or null if it does not exist.</summary>
     public long? HeartbeatAge(ushort domid) => Lookup(domid) is { } info ? MonotonicNanoseconds() - info.Heartbeat : null;
 
-    /// <summary>Destroys every Running domain whose process is gone; returns their ids.</summary>
-    public IReadOnlyList<ushort> ReapDeadDomains()
+    /// <summary>
+    /// Destroys every Running domain whose process is gone (pid + start time), and, when
+    /// <paramref name="staleAfter"/> is given, every one whose heartbeat is older than that (a
+    /// hung process); returns their ids.
+    /// </summary>
+    public IReadOnlyList<ushort> ReapDeadDomains(TimeSpan? staleAfter = null)
     {
         List<ushort> reaped = [];
+        long now = MonotonicNanoseconds();
         for (uint id = 0; id < MaxDomains; id++)
         {
-            if (Lookup((ushort)id) is { State: DomainState.Running } info && !ProcessIdentity.IsAlive(info.Pid, info.StartTime)
-                && DestroyDomain((ushort)id) == XenError.Ok)
+            if (Lookup((ushort)id) is not { State: DomainState.Running } info)
+            {
+                continue;
+            }
+
+            bool dead = !ProcessIdentity.IsAlive(info.Pid, info.StartTime)
+                || (staleAfter is { } limit && now - info.Heartbeat > (long)(limit.TotalMilliseconds * 1e6));
+            if (dead && DestroyDomain((ushort)id) == XenError.Ok)
             {
                 reaped.Add((ushort)id);
             }
