@@ -123,6 +123,16 @@ public sealed unsafe class GrantTableTests : IDisposable
     }
 
     [Fact]
+    public void A_guest_memory_file_shorter_than_the_domain_table_says_is_a_bad_domain_not_a_crash()
+    {
+        Host fresh = Host.Open(_run.Path); // a process that has not mapped dom2 yet
+        File.WriteAllBytes(_run.Host.MemoryPath(Other), new byte[100]);
+        Assert.Null(fresh.MapGuestMemory(Other));
+        Assert.Equal(GrantStatus.BadDomain, new GrantMapper(fresh, Back).Map(Other, 8, readOnly: true, out _));
+        fresh.Dispose();
+    }
+
+    [Fact]
     public void Wrong_grant_type_is_refused()
     {
         uint gref = Grant();

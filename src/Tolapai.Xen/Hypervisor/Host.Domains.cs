@@ -171,7 +171,8 @@ public sealed unsafe partial class Host
 
     /// <summary>
     /// Maps a domain's memory into this process (once; later calls return the same mapping).
-    /// Used by the guest for its own memory and by a backend for foreign pages.
+    /// Used by the guest for its own memory and by a backend for foreign pages. Null when the
+    /// domain is not running or its memory file is missing or short.
     /// </summary>
     public GuestMemory? MapGuestMemory(ushort domid)
     {
@@ -185,7 +186,18 @@ public sealed unsafe partial class Host
             GuestMemory? m = _memory[domid];
             if (m is null)
             {
-                SharedFile file = SharedFile.Open(MemoryPath(domid), (long)info.Pages << GuestMemory.PageShift);
+                SharedFile file;
+                try
+                {
+                    file = SharedFile.Open(MemoryPath(domid), (long)info.Pages << GuestMemory.PageShift);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+                {
+                    // Destroyed meanwhile, or the file is shorter than the domain table says
+                    // (InvalidDataException): no such memory, not a crash.
+                    return null;
+                }
+
                 m = new GuestMemory(file, domid, info.GrantFrames);
                 _memory[domid] = m;
             }

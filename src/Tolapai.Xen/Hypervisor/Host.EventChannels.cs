@@ -172,6 +172,8 @@ public sealed unsafe partial class Host
             if (Volatile.Read(ref entry->State) == (uint)EventChannelState.Free
                 && Interlocked.CompareExchange(ref entry->State, (uint)EventChannelState.Reserved, (uint)EventChannelState.Free) == (uint)EventChannelState.Free)
             {
+                // Plain stores: the port is Reserved and invisible until the caller's release
+                // store of its state publishes these with the rest.
                 entry->Pending = 0;
                 entry->Parked = 0;
                 return true;
