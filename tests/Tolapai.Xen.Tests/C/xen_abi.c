@@ -1,7 +1,9 @@
 /* Built against Xen's own public headers (Debian libxen-dev) by XenHeaderTests.
  *   xen_abi layout            prints offsets, sizes and constants as key=value lines
- *   xen_abi front FILE COUNT  a frontend written with io/ring.h's macros on a shared file:
- *                             pushes COUNT checksummed requests, checks every response. */
+ *   xen_abi front FILE COUNT PAGES  a frontend written with io/ring.h's macros on a shared
+ *                             file: pushes COUNT checksummed requests, checks every response.
+ *   xen_abi back FILE COUNT PAGES   a backend with io/ring.h's macros on a ring the other side
+ *                             initialised: checks COUNT requests, answers each. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,10 +129,51 @@ static int front(const char *path, long count, unsigned pages)
     return 0;
 }
 
+static int back(const char *path, long count, unsigned pages)
+{
+    int fd = open(path, O_RDWR);
+    if (fd < 0) { perror("open"); return 1; }
+    size_t bytes = (size_t)pages * 4096;
+    struct tr_sring *s = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (s == MAP_FAILED) { perror("mmap"); return 1; }
+    struct tr_back_ring br;
+    BACK_RING_INIT(&br, s, bytes);
+    printf("READY %u\n", RING_SIZE(&br));
+    fflush(stdout);
+    long handled = 0, notifies = 0, rearms = 0;
+    while (handled < count) {
+        RING_IDX rp = s->req_prod;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE); /* rmb(): slots after the index */
+        if (RING_REQUEST_PROD_OVERFLOW(&br, rp)) { printf("FAIL bogus req_prod %u\n", rp); return 1; }
+        while (br.req_cons != rp && !RING_REQUEST_CONS_OVERFLOW(&br, br.req_cons)) {
+            struct tr_req req;
+            RING_COPY_REQUEST(&br, br.req_cons, &req);
+            br.req_cons++;
+            struct tr_req expect;
+            make(&expect, req.seq, req.salt);
+            struct tr_rsp *rsp = RING_GET_RESPONSE(&br, br.rsp_prod_pvt);
+            rsp->seq = req.seq;
+            rsp->csum = mix(req.csum, ~req.seq);
+            rsp->status = (req.seq == (uint64_t)handled && memcmp(&req, &expect, sizeof req) == 0) ? 0 : 1;
+            br.rsp_prod_pvt++;
+            handled++;
+        }
+        int notify;
+        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&br, notify);
+        notifies += notify;
+        int more;
+        RING_FINAL_CHECK_FOR_REQUESTS(&br, more);
+        rearms += !more;
+    }
+    printf("DONE handled=%ld notifies=%ld rearms=%ld\n", handled, notifies, rearms);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "layout") == 0) return layout();
     if (argc >= 5 && strcmp(argv[1], "front") == 0) return front(argv[2], atol(argv[3]), (unsigned)atoi(argv[4]));
-    fprintf(stderr, "usage: xen_abi layout | front FILE COUNT PAGES\n");
+    if (argc >= 5 && strcmp(argv[1], "back") == 0) return back(argv[2], atol(argv[3]), (unsigned)atoi(argv[4]));
+    fprintf(stderr, "usage: xen_abi layout | front FILE COUNT PAGES | back FILE COUNT PAGES\n");
     return 2;
 }
