@@ -1,4 +1,5 @@
 using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.Memory;
 
 namespace Tolapai.Xen.Tests;
 
@@ -36,6 +37,25 @@ public sealed class DomainTests : IDisposable
         Assert.Equal(XenError.ENOENT, h.DestroyDomain(3));
         Assert.Equal(XenError.Ok, h.CreateDomain(3, 8, 2));
         Assert.Equal(info.Generation + 1, h.Lookup(3)!.Value.Generation);
+    }
+
+    [Fact]
+    public void A_re_created_domain_is_mapped_afresh_and_the_old_mapping_stays_readable()
+    {
+        Host h = _run.Host;
+        using Host other = Host.Open(_run.Path); // a backend process's view
+        Assert.Equal(XenError.Ok, h.CreateDomain(1, 4, 1));
+        GuestMemory before = other.MapGuestMemory(1)!;
+        h.MapGuestMemory(1)!.Page(2)[0] = 0x11;
+        Assert.Equal(0x11, before.Page(2)[0]);
+
+        Assert.Equal(XenError.Ok, h.DestroyDomain(1));
+        Assert.Equal(XenError.Ok, h.CreateDomain(1, 4, 1));
+        h.MapGuestMemory(1)!.Page(2)[0] = 0x22;
+        GuestMemory after = other.MapGuestMemory(1)!;
+        Assert.NotSame(before, after);
+        Assert.Equal(0x22, after.Page(2)[0]);  // the new guest's memory, not the old file
+        Assert.Equal(0x11, before.Page(2)[0]); // still mapped: no fault for a stale pointer
     }
 
     [Fact]

@@ -96,8 +96,7 @@ public sealed unsafe partial class Host
 
         lock (_memoryLock)
         {
-            _memory[domid]?.Dispose();
-            _memory[domid] = null;
+            Retire(domid);
         }
 
         File.Delete(MemoryPath(domid));
@@ -184,6 +183,12 @@ public sealed unsafe partial class Host
         lock (_memoryLock)
         {
             GuestMemory? m = _memory[domid];
+            if (m is not null && m.Generation != info.Generation)
+            {
+                Retire(domid); // the domain was destroyed and created again: a new file
+                m = null;
+            }
+
             if (m is null)
             {
                 SharedFile file;
@@ -198,7 +203,7 @@ public sealed unsafe partial class Host
                     return null;
                 }
 
-                m = new GuestMemory(file, domid, info.GrantFrames);
+                m = new GuestMemory(file, domid, info.GrantFrames, info.Generation);
                 _memory[domid] = m;
             }
 
@@ -252,6 +257,16 @@ public sealed unsafe partial class Host
         }
 
         return released;
+    }
+
+    /// <summary>Moves a domain's mapping out of the cache; the caller holds <c>_memoryLock</c>.</summary>
+    private void Retire(ushort domid)
+    {
+        if (_memory[domid] is { } old)
+        {
+            _retired.Add(old);
+            _memory[domid] = null;
+        }
     }
 
     private void ResetDomainTables(ushort domid)

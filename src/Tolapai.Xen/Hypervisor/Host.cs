@@ -30,6 +30,11 @@ public sealed unsafe partial class Host : IDisposable
     private readonly EventChannelEntry* _ports;
     private readonly ActiveGrantEntry* _activeGrants;
     private readonly GuestMemory?[] _memory;
+
+    // Mappings of destroyed or re-created domains: kept mapped until the host is disposed, so
+    // a pointer this process still holds into them never faults (a deleted tmpfs file stays
+    // readable while mapped).
+    private readonly List<GuestMemory> _retired = [];
     private readonly Lock _memoryLock = new();
 
     private Host(string runDirectory, SharedFile region)
@@ -146,6 +151,13 @@ public sealed unsafe partial class Host : IDisposable
                 _memory[i]?.Dispose();
                 _memory[i] = null;
             }
+
+            foreach (GuestMemory m in _retired)
+            {
+                m.Dispose();
+            }
+
+            _retired.Clear();
         }
 
         _region.Dispose();

@@ -17,13 +17,17 @@ public sealed unsafe class GuestMemory : IDisposable
 
     private readonly SharedFile _file;
 
-    internal GuestMemory(SharedFile file, ushort domid, uint grantFrames)
+    internal GuestMemory(SharedFile file, ushort domid, uint grantFrames, uint generation = 0)
     {
         _file = file;
         DomId = domid;
+        Generation = generation;
         Pages = (uint)(file.Length >> PageShift);
         GrantFrames = grantFrames;
     }
+
+    /// <summary>The domain-table generation this memory belongs to (a re-created domain has a new file).</summary>
+    public uint Generation { get; }
 
     /// <summary>The domain this memory belongs to.</summary>
     public ushort DomId { get; }
