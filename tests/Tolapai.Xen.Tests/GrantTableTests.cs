@@ -133,6 +133,25 @@ public sealed unsafe class GrantTableTests : IDisposable
     }
 
     [Fact]
+    public void Unmapping_a_grant_of_a_destroyed_domain_does_not_touch_its_successor_s_pins()
+    {
+        uint gref = Grant();
+        Assert.Equal(GrantStatus.Okay, _mapper.Map(Guest, gref, readOnly: false, out GrantMapping stale));
+        Assert.Equal(XenError.Ok, _run.Host.DestroyDomain(Guest));
+        Assert.Equal(XenError.Ok, _run.Host.CreateDomain(Guest, 16, 1));
+        GuestMemory mem = _run.Host.MapGuestMemory(Guest)!;
+        GrantTableFrontend gnt = new(mem);
+        Assert.Equal(GrantStatus.Okay, gnt.GrantForeignAccess(Back, _frame, readOnly: false, out uint fresh));
+        Assert.Equal(gref, fresh); // same reference number in the new domain
+        Assert.Equal(GrantStatus.Okay, _mapper.Map(Guest, fresh, readOnly: false, out GrantMapping live));
+
+        Assert.Equal(GrantStatus.Okay, _mapper.Unmap(stale)); // the old domain's pin: nothing to drop
+        Assert.False(gnt.EndForeignAccessRef(fresh));          // the live mapping still holds its pin
+        Assert.Equal(GrantStatus.Okay, _mapper.Unmap(live));
+        Assert.True(gnt.EndForeignAccessRef(fresh));
+    }
+
+    [Fact]
     public void Wrong_grant_type_is_refused()
     {
         uint gref = Grant();

@@ -27,6 +27,7 @@ public sealed unsafe partial class GrantMapper
         public bool ReadOnly;
         public ushort Guest;
         public uint Gref;
+        public uint Generation;
     }
 
     /// <summary>A mapper acting as domain <paramref name="localDomid"/> with room for <paramref name="maxMappings"/> mappings.</summary>
@@ -57,7 +58,7 @@ public sealed unsafe partial class GrantMapper
     public GrantStatus Map(ushort guestDomid, uint gref, bool readOnly, out GrantMapping mapping)
     {
         mapping = default;
-        GrantStatus status = Pin(guestDomid, gref, readOnly, out byte* page);
+        GrantStatus status = Pin(guestDomid, gref, readOnly, out byte* page, out uint generation);
         if (status != GrantStatus.Okay)
         {
             return status;
@@ -69,13 +70,13 @@ public sealed unsafe partial class GrantMapper
             handle = _freeCount > 0 ? _freeHandles[--_freeCount] : -1;
             if (handle >= 0)
             {
-                _track[handle] = new MapTrackEntry { InUse = true, ReadOnly = readOnly, Guest = guestDomid, Gref = gref };
+                _track[handle] = new MapTrackEntry { InUse = true, ReadOnly = readOnly, Guest = guestDomid, Gref = gref, Generation = generation };
             }
         }
 
         if (handle < 0)
         {
-            Unpin(guestDomid, gref, readOnly);
+            Unpin(guestDomid, gref, readOnly, generation);
             return GrantStatus.NoSpace;
         }
 
@@ -99,7 +100,7 @@ public sealed unsafe partial class GrantMapper
             _freeHandles[_freeCount++] = handle;
         }
 
-        return Unpin(e.Guest, e.Gref, e.ReadOnly);
+        return Unpin(e.Guest, e.Gref, e.ReadOnly, e.Generation);
     }
 
     /// <summary>Unmaps a mapping; see <see cref="Unmap(int)"/>.</summary>
@@ -113,14 +114,14 @@ public sealed unsafe partial class GrantMapper
             return GrantStatus.BadCopyArg;
         }
 
-        GrantStatus status = Pin(guestDomid, gref, readOnly: true, out byte* page);
+        GrantStatus status = Pin(guestDomid, gref, readOnly: true, out byte* page, out uint generation);
         if (status != GrantStatus.Okay)
         {
             return status;
         }
 
         new ReadOnlySpan<byte>(page + offset, destination.Length).CopyTo(destination);
-        return Unpin(guestDomid, gref, readOnly: true);
+        return Unpin(guestDomid, gref, readOnly: true, generation);
     }
 
     /// <summary>GNTTABOP_copy from <paramref name="source"/> into a granted page; needs a writable grant.</summary>
@@ -131,24 +132,27 @@ public sealed unsafe partial class GrantMapper
             return GrantStatus.BadCopyArg;
         }
 
-        GrantStatus status = Pin(guestDomid, gref, readOnly: false, out byte* page);
+        GrantStatus status = Pin(guestDomid, gref, readOnly: false, out byte* page, out uint generation);
         if (status != GrantStatus.Okay)
         {
             return status;
         }
 
         source.CopyTo(new Span<byte>(page + offset, source.Length));
-        return Unpin(guestDomid, gref, readOnly: false);
+        return Unpin(guestDomid, gref, readOnly: false, generation);
     }
 
-    private GrantStatus Pin(ushort guestDomid, uint gref, bool readOnly, out byte* page)
+    private GrantStatus Pin(ushort guestDomid, uint gref, bool readOnly, out byte* page, out uint generation)
     {
         page = null;
+        generation = 0;
         GuestMemory? guest = _host.MapGuestMemory(guestDomid);
         if (guest is null)
         {
             return GrantStatus.BadDomain;
         }
+
+        generation = guest.Generation;
 
         if (guestDomid == LocalDomId)
         {
@@ -224,13 +228,15 @@ public sealed unsafe partial class GrantMapper
         return status;
     }
 
-    private GrantStatus Unpin(ushort guestDomid, uint gref, bool readOnly)
+    private GrantStatus Unpin(ushort guestDomid, uint gref, bool readOnly, uint generation)
     {
         GuestMemory? guest = _host.MapGuestMemory(guestDomid);
         ActiveGrantEntry* act = _host.ActiveGrant(guestDomid, gref);
-        if (guest is null || act == null)
+        if (guest is null || act == null || guest.Generation != generation)
         {
-            return GrantStatus.BadDomain; // the guest is gone; its memory file with it
+            // The guest was destroyed (its active entries with it) or is a new domain with the
+            // same id: there is no pin of ours to drop, and touching the new one's would be wrong.
+            return GrantStatus.Okay;
         }
 
         uint* shared = (uint*)(guest.Base + ((long)gref * sizeof(GrantEntryV1)));
@@ -239,11 +245,12 @@ public sealed unsafe partial class GrantMapper
             // Unmap must not fail on contention: keep trying (the holder is alive or gets stolen from).
         }
 
-        if (readOnly)
+        // Never below zero: pins may have been released already (ReleaseGrantsHeldBy).
+        if (readOnly && act->ReadPins > 0)
         {
             act->ReadPins--;
         }
-        else
+        else if (!readOnly && act->WritePins > 0)
         {
             act->WritePins--;
         }
