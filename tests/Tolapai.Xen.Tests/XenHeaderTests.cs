@@ -42,6 +42,16 @@ public static class XenAbiProgram
     {
         string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "tolapai-xen-abi-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
         string exe = System.IO.Path.Combine(dir, "xen_abi");
         ProcessStartInfo psi = new(Gcc!) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (string a in new[] { "-O2", "-Wall", "-Werror", "-o", exe, System.IO.Path.Combine(AppContext.BaseDirectory, "C", "xen_abi.c") })
