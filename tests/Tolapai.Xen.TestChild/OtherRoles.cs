@@ -6,7 +6,7 @@ using Tolapai.Xen.Ring;
 
 namespace Tolapai.Xen.TestChild;
 
-/// <summary>Sleeper (to be killed), hostile guest, scribbler and ping-pong server.</summary>
+/// <summary>Sleeper (to be killed), grant holder, hostile guest (which also scribbles) and ping-pong server.</summary>
 public static unsafe class OtherRoles
 {
     /// <summary>Grant references the hostile guest sets up, each broken in one way.</summary>
@@ -31,9 +31,10 @@ public static unsafe class OtherRoles
     }
 
     /// <summary>
-    /// hostile RUNDIR DOMID BACKDOM: a guest that writes garbage: a ring whose req_prod is far
-    /// ahead, grants to another domain, read-only, to a bad frame, to its grant table frame,
-    /// revoked, of the wrong type; plus one well-behaved ring with two requests. Prints READY.
+    /// hostile RUNDIR DOMID BACKDOM SEED: a guest that writes garbage: a ring whose req_prod is
+    /// far ahead, grants to another domain, read-only, to a bad frame, to its grant table frame,
+    /// revoked, of the wrong type; one well-behaved ring with two requests; prints READY, then
+    /// scribbles random indexes and slots into a third ring until its stdin closes.
     /// </summary>
     public static int Hostile(string[] a)
     {
@@ -127,9 +128,6 @@ public static unsafe class OtherRoles
         Thread.Sleep(60_000);
         return 0;
     }
-
-    /// <summary>scribble is an alias kept for the usage line.</summary>
-    public static int Scribble(string[] a) => Hostile(a);
 
     /// <summary>pingpong FILE STOPSEQ: echoes pings on a 128-byte shared file until STOPSEQ.</summary>
     public static int PingPongServe(string[] a)

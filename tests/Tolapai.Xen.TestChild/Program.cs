@@ -13,7 +13,7 @@ public static class Program
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: Tolapai.Xen.TestChild <front|back|sleeper|grant-guest|grant-mapper|grant-holder|hostile|scribble|pingpong> ...");
+            Console.Error.WriteLine("usage: Tolapai.Xen.TestChild <front|back|sleeper|grant-guest|grant-mapper|grant-holder|hostile|pingpong> ...");
             return 2;
         }
 
@@ -28,7 +28,6 @@ public static class Program
                 "grant-mapper" => GrantRoles.Mapper(args),
                 "hostile" => OtherRoles.Hostile(args),
                 "grant-holder" => OtherRoles.GrantHolder(args),
-                "scribble" => OtherRoles.Scribble(args),
                 "pingpong" => OtherRoles.PingPongServe(args),
                 _ => Usage(args[0]),
             };
