@@ -1,4 +1,5 @@
 using Tolapai.Perf.Kernels;
+using Tolapai.Perf.Ring;
 
 namespace Tolapai.Perf.Cli;
 
@@ -9,5 +10,6 @@ public static class PerfCommands
     public static CommandDispatcher CreateDispatcher() => new(
     [
         new KernelsCommand(),
+        new RingPerfCommand(),
     ]);
 }

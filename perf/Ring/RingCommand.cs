@@ -17,7 +17,7 @@ namespace Tolapai.Perf.Ring;
 /// ring throughput at 1, 4, 16, 64, 256 in flight for 64- and 112-byte entries, the parked
 /// (futex) round trip, and bytes allocated per entry. This process is the frontend (dom1);
 /// each measurement starts a backend process (dom0) that re-runs this command with --child.
-/// Hook: Program.Main routes <c>ring ...</c> to <see cref="Run"/> (with or without the leading "ring").
+/// <see cref="RingPerfCommand"/> routes <c>ring ...</c> here (with or without the leading "ring").
 /// </summary>
 public static unsafe class RingCommand
 {
