@@ -47,16 +47,38 @@ internal static partial class VectorDes<TOps, TVec>
         {
             int length = Math.Min(group, source.Length - offset);
             ReadOnlySpan<byte> input = source.Slice(offset, length);
-            input.CopyTo(staging);
-            LoadGroup(ref stage, ref s);
+            if (length == group)
+            {
+                LoadGroup(ref MemoryMarshal.GetReference(input), ref s);
+            }
+            else
+            {
+                input.CopyTo(staging);
+                LoadGroup(ref stage, ref s);
+            }
+
             RunSingleKey(key, true, ref s);
             StoreGroup(ref s, ref stage);
 
-            // Read every ciphertext block this group needs before writing: in-place safe.
-            Unsafe.WriteUnaligned(ref stage, Unsafe.ReadUnaligned<ulong>(ref stage) ^ chain);
-            Xor(staging.Slice(8, length - 8), input[..(length - 8)]);
-            chain = Unsafe.ReadUnaligned<ulong>(ref Unsafe.AsRef(in input[length - 8]));
-            staging[..length].CopyTo(destination.Slice(offset, length));
+            // Plaintext i = D(C_i) ^ C_(i-1). Written back to front, every ciphertext block is
+            // read before its own plaintext overwrites it: in-place safe.
+            ulong last = Unsafe.ReadUnaligned<ulong>(ref Unsafe.AsRef(in input[length - 8]));
+            ref byte src = ref MemoryMarshal.GetReference(input);
+            ref byte dst = ref MemoryMarshal.GetReference(destination.Slice(offset, length));
+            int w = TOps.Lanes;
+            int i = length - w;
+            for (; i >= 8; i -= w)
+            {
+                TOps.Store(ref Unsafe.Add(ref dst, i), TOps.Xor(TOps.Load(ref Unsafe.Add(ref stage, i)), TOps.Load(ref Unsafe.Add(ref src, i - 8))));
+            }
+
+            for (i += w - 8; i >= 8; i -= 8)
+            {
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref stage, i)) ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, i - 8)));
+            }
+
+            Unsafe.WriteUnaligned(ref dst, Unsafe.ReadUnaligned<ulong>(ref stage) ^ chain);
+            chain = last;
         }
 
         return BinaryPrimitives.ReverseEndianness(chain);
@@ -76,39 +98,35 @@ internal static partial class VectorDes<TOps, TVec>
             int blocks = (length + 7) / 8;
             for (int b = 0; b < blocks; b++)
             {
-                Unsafe.WriteUnaligned(ref Unsafe.Add(ref stage, b * 8), BinaryPrimitives.ReverseEndianness(counter++));
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref stage, b * 8), BinaryPrimitives.ReverseEndianness(counter + (ulong)b));
             }
 
+            counter += (ulong)blocks;
             LoadGroup(ref stage, ref s);
             RunSingleKey(key, false, ref s);
             StoreGroup(ref s, ref stage);
-            Xor(staging[..length], source.Slice(offset, length));
-            staging[..length].CopyTo(destination.Slice(offset, length));
+            XorInto(destination.Slice(offset, length), source.Slice(offset, length), staging);
         }
 
         return counter;
     }
 
-    /// <summary>target ^= other, vector-wide where possible.</summary>
-    private static void Xor(Span<byte> target, ReadOnlySpan<byte> other)
+    /// <summary>destination = source ^ keystream, vector-wide where possible (destination may be source).</summary>
+    private static void XorInto(Span<byte> destination, ReadOnlySpan<byte> source, ReadOnlySpan<byte> keystream)
     {
-        ref byte t = ref MemoryMarshal.GetReference(target);
-        ref byte o = ref MemoryMarshal.GetReference(other);
+        ref byte d = ref MemoryMarshal.GetReference(destination);
+        ref byte o = ref MemoryMarshal.GetReference(source);
+        ref byte k = ref MemoryMarshal.GetReference(keystream);
         int i = 0;
         int w = TOps.Lanes;
-        for (; i + w <= target.Length; i += w)
+        for (; i + w <= destination.Length; i += w)
         {
-            TOps.Store(ref Unsafe.Add(ref t, i), TOps.Xor(TOps.Load(ref Unsafe.Add(ref t, i)), TOps.Load(ref Unsafe.Add(ref o, i))));
+            TOps.Store(ref Unsafe.Add(ref d, i), TOps.Xor(TOps.Load(ref Unsafe.Add(ref o, i)), TOps.Load(ref Unsafe.Add(ref k, i))));
         }
 
-        for (; i + 8 <= target.Length; i += 8)
+        for (; i < destination.Length; i++)
         {
-            Unsafe.WriteUnaligned(ref Unsafe.Add(ref t, i), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref t, i)) ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref o, i)));
-        }
-
-        for (; i < target.Length; i++)
-        {
-            Unsafe.Add(ref t, i) ^= Unsafe.Add(ref o, i);
+            Unsafe.Add(ref d, i) = (byte)(Unsafe.Add(ref o, i) ^ Unsafe.Add(ref k, i));
         }
     }
 }
