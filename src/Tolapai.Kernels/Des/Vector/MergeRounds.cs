@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Tolapai.Kernels.Des.Vector;
@@ -134,17 +131,5 @@ internal static partial class MergeRounds
         }
 
         return table;
-    }
-
-    /// <summary>Re-orders the bits of the 16 E-bytes of a state (two halves of eight) between natural and stored order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Convert(ref Vector512<byte> state, byte[] matrices)
-    {
-        ref byte m = ref MemoryMarshal.GetArrayDataReference(matrices);
-        for (int i = 0; i < 16; i++)
-        {
-            ref Vector512<byte> e = ref Unsafe.Add(ref state, i);
-            e = Gfni.V512.GaloisFieldAffineTransform(e, Vector512.LoadUnsafe(ref m, (nuint)((i & 7) * 64)), 0);
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Tolapai.Kernels.Des.Vector;
 
@@ -16,12 +17,6 @@ internal static partial class VectorDes<TOps, TVec>
     where TOps : struct, ILaneOps<TVec>
     where TVec : unmanaged
 {
-    /// <summary>IP output byte j is bit IpColumn[j] of every input byte.</summary>
-    private static ReadOnlySpan<byte> IpColumn => [6, 4, 2, 0, 7, 5, 3, 1];
-
-    /// <summary>Inverse of <see cref="IpColumn"/>: transposed plane b is IP byte FpRow[b].</summary>
-    private static ReadOnlySpan<byte> FpRow => [3, 7, 2, 6, 1, 5, 0, 4];
-
     /// <summary>Within each 16-byte lane (two blocks), gathers byte k of both blocks into word k; its own inverse is <see cref="UngroupIndices"/>.</summary>
     private static ReadOnlySpan<byte> GroupIndices => [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15];
 
@@ -32,9 +27,6 @@ internal static partial class VectorDes<TOps, TVec>
 
     /// <summary>Bytes in one group of blocks.</summary>
     public static int GroupBytes => TOps.Lanes * 8;
-
-    /// <summary>BlockToLane[b]: the lane that block b of a group lands in after <see cref="LoadGroup"/>.</summary>
-    internal static readonly byte[] BlockToLane = ComputeBlockToLane();
 
     private static byte[] ComputeBlockToLane()
     {
@@ -73,41 +65,48 @@ internal static partial class VectorDes<TOps, TVec>
         return TOps.Load(ref MemoryMarshal.GetReference(full));
     }
 
-    /// <summary>Byte transpose: Lanes blocks (8·Lanes bytes) → 8 planes, plane k = byte k of every block.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    // Shuffle controls and masks, made once; the JIT folds static readonly vectors into constants.
+    private static readonly TVec GroupControl = Indices(GroupIndices);
+    private static readonly TVec UngroupControl = Indices(UngroupIndices);
+    private static readonly TVec Low5 = TOps.Broadcast(0x1F);
+    private static readonly TVec Mid5 = TOps.Broadcast(0x3E);
+    private static readonly TVec High4 = TOps.Broadcast(0xF0);
+    private static readonly TVec Swap4 = TOps.Broadcast(0x0F);
+    private static readonly TVec Swap2 = TOps.Broadcast(0x33);
+    private static readonly TVec Swap1 = TOps.Broadcast(0x55);
+
+    /// <summary>BlockToLane[b]: the lane that block b of a group lands in after <see cref="LoadGroup"/>.</summary>
+    /// <remarks>Declared after the shuffle controls: static initialisers run in textual order.</remarks>
+    internal static readonly byte[] BlockToLane = ComputeBlockToLane();
+
+    /// <summary>Byte transpose of the raw blocks, for <see cref="ComputeBlockToLane"/>: plane k = byte k of every block.</summary>
     private static void LoadBytePlanes(ref byte blocks, ref TVec planes)
     {
-        TVec group = Indices(GroupIndices);
         int w = TOps.Lanes;
-        TVec y0 = TOps.ShuffleInLanes(TOps.Load(ref blocks), group);
-        TVec y1 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, w)), group);
-        TVec y2 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 2 * w)), group);
-        TVec y3 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 3 * w)), group);
-        TVec y4 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 4 * w)), group);
-        TVec y5 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 5 * w)), group);
-        TVec y6 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 6 * w)), group);
-        TVec y7 = TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 7 * w)), group);
-        TransposeWords(ref planes, y0, y1, y2, y3, y4, y5, y6, y7);
-    }
-
-    /// <summary>Inverse of <see cref="LoadBytePlanes"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreBytePlanes(ref TVec planes, ref byte blocks)
-    {
-        Span<TVec> words = stackalloc TVec[8];
-        ref TVec t = ref MemoryMarshal.GetReference(words);
-        TransposeWords(ref t, planes, Unsafe.Add(ref planes, 1), Unsafe.Add(ref planes, 2), Unsafe.Add(ref planes, 3), Unsafe.Add(ref planes, 4), Unsafe.Add(ref planes, 5), Unsafe.Add(ref planes, 6), Unsafe.Add(ref planes, 7));
-        TVec ungroup = Indices(UngroupIndices);
-        int w = TOps.Lanes;
-        for (int i = 0; i < 8; i++)
-        {
-            TOps.Store(ref Unsafe.Add(ref blocks, i * w), TOps.ShuffleInLanes(Unsafe.Add(ref t, i), ungroup));
-        }
+        TransposeWords(
+            TOps.ShuffleInLanes(TOps.Load(ref blocks), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 2 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 3 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 4 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 5 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 6 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 7 * w)), GroupControl),
+            out planes,
+            out Unsafe.Add(ref planes, 1),
+            out Unsafe.Add(ref planes, 2),
+            out Unsafe.Add(ref planes, 3),
+            out Unsafe.Add(ref planes, 4),
+            out Unsafe.Add(ref planes, 5),
+            out Unsafe.Add(ref planes, 6),
+            out Unsafe.Add(ref planes, 7));
     }
 
     /// <summary>8×8 transpose of 16-bit words within each 128-bit lane; it is its own inverse.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TransposeWords(ref TVec output, TVec y0, TVec y1, TVec y2, TVec y3, TVec y4, TVec y5, TVec y6, TVec y7)
+    private static void TransposeWords(
+        TVec y0, TVec y1, TVec y2, TVec y3, TVec y4, TVec y5, TVec y6, TVec y7,
+        out TVec x0, out TVec x1, out TVec x2, out TVec x3, out TVec x4, out TVec x5, out TVec x6, out TVec x7)
     {
         TVec a0 = TOps.UnpackLow16(y0, y1), a1 = TOps.UnpackHigh16(y0, y1);
         TVec a2 = TOps.UnpackLow16(y2, y3), a3 = TOps.UnpackHigh16(y2, y3);
@@ -117,17 +116,17 @@ internal static partial class VectorDes<TOps, TVec>
         TVec b2 = TOps.UnpackLow32(a1, a3), b3 = TOps.UnpackHigh32(a1, a3);
         TVec b4 = TOps.UnpackLow32(a4, a6), b5 = TOps.UnpackHigh32(a4, a6);
         TVec b6 = TOps.UnpackLow32(a5, a7), b7 = TOps.UnpackHigh32(a5, a7);
-        output = TOps.UnpackLow64(b0, b4);
-        Unsafe.Add(ref output, 1) = TOps.UnpackHigh64(b0, b4);
-        Unsafe.Add(ref output, 2) = TOps.UnpackLow64(b1, b5);
-        Unsafe.Add(ref output, 3) = TOps.UnpackHigh64(b1, b5);
-        Unsafe.Add(ref output, 4) = TOps.UnpackLow64(b2, b6);
-        Unsafe.Add(ref output, 5) = TOps.UnpackHigh64(b2, b6);
-        Unsafe.Add(ref output, 6) = TOps.UnpackLow64(b3, b7);
-        Unsafe.Add(ref output, 7) = TOps.UnpackHigh64(b3, b7);
+        x0 = TOps.UnpackLow64(b0, b4);
+        x1 = TOps.UnpackHigh64(b0, b4);
+        x2 = TOps.UnpackLow64(b1, b5);
+        x3 = TOps.UnpackHigh64(b1, b5);
+        x4 = TOps.UnpackLow64(b2, b6);
+        x5 = TOps.UnpackHigh64(b2, b6);
+        x6 = TOps.UnpackLow64(b3, b7);
+        x7 = TOps.UnpackHigh64(b3, b7);
     }
 
-    /// <summary>Swaps bits between two planes: the bits of <paramref name="a"/> at mask·2^shift with those of <paramref name="b"/> at mask.</summary>
+    /// <summary>Swaps the bits of <paramref name="a"/> at mask·2^shift with those of <paramref name="b"/> at mask.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void DeltaSwap(ref TVec a, ref TVec b, [ConstantExpected] byte shift, TVec mask)
     {
@@ -138,79 +137,119 @@ internal static partial class VectorDes<TOps, TVec>
 
     /// <summary>8×8 bit transpose across planes: afterwards plane b bit u = old plane u bit b. Its own inverse.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void TransposeBits(ref TVec p)
+    private static void TransposeBits(ref TVec x0, ref TVec x1, ref TVec x2, ref TVec x3, ref TVec x4, ref TVec x5, ref TVec x6, ref TVec x7)
     {
-        TVec m4 = TOps.Broadcast(0x0F), m2 = TOps.Broadcast(0x33), m1 = TOps.Broadcast(0x55);
-        for (int u = 0; u < 4; u++)
+        DeltaSwap(ref x0, ref x4, 4, Swap4);
+        DeltaSwap(ref x1, ref x5, 4, Swap4);
+        DeltaSwap(ref x2, ref x6, 4, Swap4);
+        DeltaSwap(ref x3, ref x7, 4, Swap4);
+        DeltaSwap(ref x0, ref x2, 2, Swap2);
+        DeltaSwap(ref x1, ref x3, 2, Swap2);
+        DeltaSwap(ref x4, ref x6, 2, Swap2);
+        DeltaSwap(ref x5, ref x7, 2, Swap2);
+        DeltaSwap(ref x0, ref x1, 1, Swap1);
+        DeltaSwap(ref x2, ref x3, 1, Swap1);
+        DeltaSwap(ref x4, ref x5, 1, Swap1);
+        DeltaSwap(ref x6, ref x7, 1, Swap1);
+    }
+
+    /// <summary>The eight E-bytes of a half from its four bytes (after IP), into state; in stored bit order where <see cref="Sliced"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ExpandHalf(TVec b0, TVec b1, TVec b2, TVec b3, ref TVec e)
+    {
+        // E-byte 2m: b1 = last bit of byte m − 1, b2..b6 = the top five bits of byte m;
+        // E-byte 2m+1: b1..b5 = the low five bits of byte m, b6 = the first bit of byte m + 1.
+        e = Expanded(TOps.Merge(TOps.ShiftRight16(b0, 3), TOps.ShiftLeft16(b3, 5), Low5), 0);
+        Unsafe.Add(ref e, 1) = Expanded(TOps.Merge(TOps.ShiftLeft16(b0, 1), TOps.ShiftRight16(b1, 7), Mid5), 1);
+        Unsafe.Add(ref e, 2) = Expanded(TOps.Merge(TOps.ShiftRight16(b1, 3), TOps.ShiftLeft16(b0, 5), Low5), 2);
+        Unsafe.Add(ref e, 3) = Expanded(TOps.Merge(TOps.ShiftLeft16(b1, 1), TOps.ShiftRight16(b2, 7), Mid5), 3);
+        Unsafe.Add(ref e, 4) = Expanded(TOps.Merge(TOps.ShiftRight16(b2, 3), TOps.ShiftLeft16(b1, 5), Low5), 4);
+        Unsafe.Add(ref e, 5) = Expanded(TOps.Merge(TOps.ShiftLeft16(b2, 1), TOps.ShiftRight16(b3, 7), Mid5), 5);
+        Unsafe.Add(ref e, 6) = Expanded(TOps.Merge(TOps.ShiftRight16(b3, 3), TOps.ShiftLeft16(b2, 5), Low5), 6);
+        Unsafe.Add(ref e, 7) = Expanded(TOps.Merge(TOps.ShiftLeft16(b3, 1), TOps.ShiftRight16(b0, 7), Mid5), 7);
+    }
+
+    /// <summary>A natural E-byte, re-ordered into the merge round's stored bit order where it runs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Expanded(TVec natural, int box)
+    {
+        if (!Sliced)
         {
-            DeltaSwap(ref Unsafe.Add(ref p, u), ref Unsafe.Add(ref p, u + 4), 4, m4);
+            return natural;
         }
 
-        DeltaSwap(ref p, ref Unsafe.Add(ref p, 2), 2, m2);
-        DeltaSwap(ref Unsafe.Add(ref p, 1), ref Unsafe.Add(ref p, 3), 2, m2);
-        DeltaSwap(ref Unsafe.Add(ref p, 4), ref Unsafe.Add(ref p, 6), 2, m2);
-        DeltaSwap(ref Unsafe.Add(ref p, 5), ref Unsafe.Add(ref p, 7), 2, m2);
-        for (int u = 0; u < 8; u += 2)
+        Vector512<byte> stored = Gfni.V512.GaloisFieldAffineTransform(
+            Unsafe.As<TVec, Vector512<byte>>(ref natural),
+            Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(MergeRounds.ToStored), (nuint)(box * 64)),
+            0);
+        return Unsafe.As<Vector512<byte>, TVec>(ref stored);
+    }
+
+    /// <summary>One pre-output byte from the middle four bits of two E-bytes (natural order restored first where <see cref="Sliced"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Contracted(ref TVec state, int n)
+    {
+        TVec high = Unsafe.Add(ref state, 2 * n);
+        TVec low = Unsafe.Add(ref state, (2 * n) + 1);
+        if (Sliced)
         {
-            DeltaSwap(ref Unsafe.Add(ref p, u), ref Unsafe.Add(ref p, u + 1), 1, m1);
+            ref byte matrices = ref MemoryMarshal.GetArrayDataReference(MergeRounds.ToNatural);
+            Vector512<byte> h = Gfni.V512.GaloisFieldAffineTransform(Unsafe.As<TVec, Vector512<byte>>(ref high), Vector512.LoadUnsafe(ref matrices, (nuint)(((2 * n) & 7) * 64)), 0);
+            Vector512<byte> l = Gfni.V512.GaloisFieldAffineTransform(Unsafe.As<TVec, Vector512<byte>>(ref low), Vector512.LoadUnsafe(ref matrices, (nuint)((((2 * n) + 1) & 7) * 64)), 0);
+            high = Unsafe.As<Vector512<byte>, TVec>(ref h);
+            low = Unsafe.As<Vector512<byte>, TVec>(ref l);
         }
+
+        return TOps.Merge(TOps.ShiftLeft16(high, 3), TOps.ShiftRight16(low, 1), High4);
     }
 
     /// <summary>Loads a group of blocks into E-form: state[0..7] = E-bytes of L0, state[8..15] = those of R0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void LoadGroup(ref byte blocks, ref TVec state)
     {
-        Span<TVec> raw = stackalloc TVec[8];
-        ref TVec x = ref MemoryMarshal.GetReference(raw);
-        LoadBytePlanes(ref blocks, ref x);
-        TransposeBits(ref x);
-        TVec low5 = TOps.Broadcast(0x1F), mid5 = TOps.Broadcast(0x3E);
-        for (int half = 0; half < 2; half++)
-        {
-            // IP byte 4·half + m is transposed plane IpColumn[4·half + m].
-            ref TVec e = ref Unsafe.Add(ref state, half * 8);
-            for (int m = 0; m < 4; m++)
-            {
-                TVec cur = Unsafe.Add(ref x, IpColumn[(half * 4) + m]);
-                TVec prev = Unsafe.Add(ref x, IpColumn[(half * 4) + ((m + 3) & 3)]);
-                TVec next = Unsafe.Add(ref x, IpColumn[(half * 4) + ((m + 1) & 3)]);
+        int w = TOps.Lanes;
+        TransposeWords(
+            TOps.ShuffleInLanes(TOps.Load(ref blocks), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 2 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 3 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 4 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 5 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 6 * w)), GroupControl),
+            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 7 * w)), GroupControl),
+            out TVec x0,
+            out TVec x1,
+            out TVec x2,
+            out TVec x3,
+            out TVec x4,
+            out TVec x5,
+            out TVec x6,
+            out TVec x7);
+        TransposeBits(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
 
-                // E-byte 2m: b1 = last bit of the previous byte, b2..b6 = this byte's top five bits.
-                Unsafe.Add(ref e, 2 * m) = TOps.Merge(TOps.ShiftRight16(cur, 3), TOps.ShiftLeft16(prev, 5), low5);
-
-                // E-byte 2m+1: b1..b5 = this byte's low five bits, b6 = first bit of the next byte.
-                Unsafe.Add(ref e, (2 * m) + 1) = TOps.Merge(TOps.ShiftLeft16(cur, 1), TOps.ShiftRight16(next, 7), mid5);
-            }
-        }
-
-        if (Sliced)
-        {
-            MergeRounds.Convert(ref Unsafe.As<TVec, Vector512<byte>>(ref state), MergeRounds.ToStored);
-        }
+        // IP byte j is bit c_j of every input byte, c = 6, 4, 2, 0 (L) and 7, 5, 3, 1 (R): transposed plane c_j.
+        ExpandHalf(x6, x4, x2, x0, ref state);
+        ExpandHalf(x7, x5, x3, x1, ref Unsafe.Add(ref state, 8));
     }
 
-    /// <summary>Stores E-form pre-output (state[0..7] = R16, state[8..15] = L16) through FP as a group of blocks. The state is consumed.</summary>
+    /// <summary>Stores E-form pre-output (state[0..7] = R16, state[8..15] = L16) through FP as a group of blocks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StoreGroup(ref TVec state, ref byte blocks)
     {
-        if (Sliced)
-        {
-            MergeRounds.Convert(ref Unsafe.As<TVec, Vector512<byte>>(ref state), MergeRounds.ToNatural);
-        }
-
-        Span<TVec> raw = stackalloc TVec[8];
-        ref TVec x = ref MemoryMarshal.GetReference(raw);
-        TVec high4 = TOps.Broadcast(0xF0);
-        for (int b = 0; b < 8; b++)
-        {
-            // Pre-output byte n is nibbles 2n and 2n+1, the middle four bits of two E-bytes.
-            int n = FpRow[b];
-            ref TVec e = ref Unsafe.Add(ref state, 2 * n);
-            Unsafe.Add(ref x, b) = TOps.Merge(TOps.ShiftLeft16(e, 3), TOps.ShiftRight16(Unsafe.Add(ref e, 1), 1), high4);
-        }
-
-        TransposeBits(ref x);
-        StoreBytePlanes(ref x, ref blocks);
+        // FP is the inverse: transposed plane b is pre-output byte c⁻¹(b) = 3, 7, 2, 6, 1, 5, 0, 4.
+        TVec x0 = Contracted(ref state, 3), x1 = Contracted(ref state, 7), x2 = Contracted(ref state, 2), x3 = Contracted(ref state, 6);
+        TVec x4 = Contracted(ref state, 1), x5 = Contracted(ref state, 5), x6 = Contracted(ref state, 0), x7 = Contracted(ref state, 4);
+        TransposeBits(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
+        TransposeWords(x0, x1, x2, x3, x4, x5, x6, x7, out TVec y0, out TVec y1, out TVec y2, out TVec y3, out TVec y4, out TVec y5, out TVec y6, out TVec y7);
+        int w = TOps.Lanes;
+        TOps.Store(ref blocks, TOps.ShuffleInLanes(y0, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, w), TOps.ShuffleInLanes(y1, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, 2 * w), TOps.ShuffleInLanes(y2, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, 3 * w), TOps.ShuffleInLanes(y3, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, 4 * w), TOps.ShuffleInLanes(y4, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, 5 * w), TOps.ShuffleInLanes(y5, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, 6 * w), TOps.ShuffleInLanes(y6, UngroupControl));
+        TOps.Store(ref Unsafe.Add(ref blocks, 7 * w), TOps.ShuffleInLanes(y7, UngroupControl));
     }
 
     /// <summary>Encrypts or decrypts one group in place in <paramref name="state"/> with a single key.</summary>
