@@ -112,15 +112,10 @@ internal static partial class VectorDes<TOps, TVec>
 
                 for (int k = 0; k < steps; k++)
                 {
-                    // CBC: XOR the previous ciphertext row (or the IVs new streams put in Chain).
+                    // CBC: XOR the previous ciphertext row (or the IVs new streams put in Chain) as it loads.
                     ref byte row = ref Unsafe.Add(ref input, k * rowBytes);
                     ref byte previous = ref k == 0 ? ref chain : ref Unsafe.Add(ref output, (k - 1) * rowBytes);
-                    for (int i = 0; i < rowBytes; i += lanes)
-                    {
-                        TOps.Store(ref Unsafe.Add(ref row, i), TOps.Xor(TOps.Load(ref Unsafe.Add(ref row, i)), TOps.Load(ref Unsafe.Add(ref previous, i))));
-                    }
-
-                    LoadGroup(ref row, ref state);
+                    LoadGroupChained(ref row, ref previous, ref state);
                     RunRounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
                     StoreGroup(ref state, ref Unsafe.Add(ref output, k * rowBytes));
                 }

@@ -205,18 +205,32 @@ internal static partial class VectorDes<TOps, TVec>
 
     /// <summary>Loads a group of blocks into E-form: state[0..7] = E-bytes of L0, state[8..15] = those of R0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void LoadGroup(ref byte blocks, ref TVec state)
+    internal static void LoadGroup(ref byte blocks, ref TVec state) => LoadGroupCore(ref blocks, ref blocks, false, ref state);
+
+    /// <summary>Loads a group of blocks XORed with <paramref name="chain"/> (CBC: the previous ciphertext) into E-form.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void LoadGroupChained(ref byte blocks, ref byte chain, ref TVec state) => LoadGroupCore(ref blocks, ref chain, true, ref state);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec LoadBlocks(ref byte blocks, ref byte chain, bool chained, int offset)
+    {
+        TVec v = TOps.Load(ref Unsafe.Add(ref blocks, offset));
+        return TOps.ShuffleInLanes(chained ? TOps.Xor(v, TOps.Load(ref Unsafe.Add(ref chain, offset))) : v, GroupControl);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void LoadGroupCore(ref byte blocks, ref byte chain, bool chained, ref TVec state)
     {
         int w = TOps.Lanes;
         TransposeWords(
-            TOps.ShuffleInLanes(TOps.Load(ref blocks), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, w)), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 2 * w)), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 3 * w)), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 4 * w)), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 5 * w)), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 6 * w)), GroupControl),
-            TOps.ShuffleInLanes(TOps.Load(ref Unsafe.Add(ref blocks, 7 * w)), GroupControl),
+            LoadBlocks(ref blocks, ref chain, chained, 0),
+            LoadBlocks(ref blocks, ref chain, chained, w),
+            LoadBlocks(ref blocks, ref chain, chained, 2 * w),
+            LoadBlocks(ref blocks, ref chain, chained, 3 * w),
+            LoadBlocks(ref blocks, ref chain, chained, 4 * w),
+            LoadBlocks(ref blocks, ref chain, chained, 5 * w),
+            LoadBlocks(ref blocks, ref chain, chained, 6 * w),
+            LoadBlocks(ref blocks, ref chain, chained, 7 * w),
             out TVec x0,
             out TVec x1,
             out TVec x2,
