@@ -18,7 +18,20 @@ internal static partial class VectorDes<TOps, TVec>
 
         // Idle lanes read and write here, a stretch's worth of blocks, so the gather loop has no branch.
         public readonly byte[] Idle = GC.AllocateArray<byte>(8 * MaxStretch, pinned: true);
-        public readonly TVec[] State = new TVec[16];
+        // A group's E-form state, 2 KiB (mod 4 KiB) from the key planes' first round: the rounds
+        // load the state right after the conversion stored it, and their first key loads would
+        // wait on those stores if the low 12 address bits matched (4K aliasing).
+        private readonly byte[] _stateArea = GC.AllocateArray<byte>(4096 + (16 * 64) + 64, pinned: true);
+
+        public ref TVec State
+        {
+            get
+            {
+                nint area = ((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_stateArea)) + 63) & ~(nint)63;
+                nint keys = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(KeyPlanes));
+                return ref Unsafe.AsRef<TVec>((void*)(area + ((keys + 2048 - area) & 4095 & ~(nint)63)));
+            }
+        }
         public readonly int[] Job = new int[TOps.Lanes];
         public readonly int[] Remaining = new int[TOps.Lanes];
         public readonly nint[] Source = new nint[TOps.Lanes];
@@ -55,7 +68,7 @@ internal static partial class VectorDes<TOps, TVec>
         ref byte input = ref MemoryMarshal.GetArrayDataReference(scratch.Input);
         ref byte output = ref MemoryMarshal.GetArrayDataReference(scratch.Output);
         ref byte chain = ref MemoryMarshal.GetArrayDataReference(scratch.Chain);
-        ref TVec state = ref MemoryMarshal.GetArrayDataReference(scratch.State);
+        ref TVec state = ref scratch.State;
         int[] slotJob = scratch.Job;
         int[] remaining = scratch.Remaining;
         nint[] source = scratch.Source;
