@@ -72,7 +72,7 @@ public sealed partial class XenStoreDaemon
             XsMessageType.ResetWatches => DoResetWatches(conn),
             _ => XsErrors.ENOSYS,
         };
-        if (error is null && tx is null && changes.Count > 0)
+        if (error is null && (tx is null || type == XsMessageType.TransactionEnd) && changes.Count > 0)
         {
             // Outside a transaction (or at its commit) watches fire after the reply is queued.
             List<XsChange> fired = changes;
