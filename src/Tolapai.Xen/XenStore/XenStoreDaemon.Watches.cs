@@ -19,7 +19,8 @@ public sealed partial class XenStoreDaemon
     /// </summary>
     private void Fire(XsChange change)
     {
-        foreach (XsConnection conn in _connections)
+        // A snapshot: queueing an event may drop a client that does not read them.
+        foreach (XsConnection conn in _connections.ToArray())
         {
             bool mayRead = conn.Privileged
                 || (XsPermission.For(change.Perms, conn.DomId, false, conn.Target, out _) & XsAccess.Read) != 0;

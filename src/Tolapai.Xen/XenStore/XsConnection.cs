@@ -65,12 +65,8 @@ internal sealed class XsConnection : IDisposable
         }
     }
 
-    /// <summary>Frees the wait handles once both loops have ended.</summary>
-    public void Dispose()
-    {
-        _cts.Dispose();
-        _outstanding.Dispose();
-    }
+    /// <summary>Frees the outstanding-requests semaphore once both loops have ended (the token source goes in TearDown, after its cancel).</summary>
+    public void Dispose() => _outstanding.Dispose();
 
     /// <summary>Queues a reply or event (called under the daemon's lock, never blocks).</summary>
     public void Enqueue(byte[] message, bool isReply)
@@ -90,6 +86,14 @@ internal sealed class XsConnection : IDisposable
             return;
         CloseReason = reason;
         _out.Writer.TryComplete();
+        _daemon.Forget(this);
+        // Close may be called under the daemon's lock; cancelling runs the loops' continuations,
+        // so the teardown happens on the thread pool, never inline under the lock.
+        ThreadPool.UnsafeQueueUserWorkItem(static c => c.TearDown(), this, preferLocal: false);
+    }
+
+    private void TearDown()
+    {
         _cts.Cancel();
         try
         {
@@ -100,7 +104,7 @@ internal sealed class XsConnection : IDisposable
             // Already gone: nothing to shut down.
         }
         _socket.Dispose();
-        _daemon.Forget(this);
+        _cts.Dispose();
     }
 
     private async Task ReadLoopAsync()
@@ -136,6 +140,12 @@ internal sealed class XsConnection : IDisposable
         {
             reason = CloseReason ?? ex.Message;
         }
+#pragma warning disable CA1031 // A bug met by one client's request must cost that client its connection, not the daemon (DESIGN.md §8 rule 8).
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            reason = "internal error: " + ex;
+        }
         Close(reason);
     }
 
@@ -156,11 +166,12 @@ internal sealed class XsConnection : IDisposable
     {
         try
         {
-            await foreach (XsOutgoing m in _out.Reader.ReadAllAsync(_cts.Token).ConfigureAwait(false))
+            CancellationToken ct = _cts.Token;
+            await foreach (XsOutgoing m in _out.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
                 int done = 0;
                 while (done < m.Bytes.Length)
-                    done += await _socket.SendAsync(m.Bytes.AsMemory(done), SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                    done += await _socket.SendAsync(m.Bytes.AsMemory(done), SocketFlags.None, ct).ConfigureAwait(false);
                 if (m.IsReply)
                     _outstanding.Release();
                 else
