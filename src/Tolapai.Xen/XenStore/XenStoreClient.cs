@@ -50,6 +50,7 @@ public sealed class XenStoreClient : IAsyncDisposable
     private readonly Task _reader;
     private TaskCompletionSource<XsReply>? _pending;
     private uint _reqId;
+    private IDisposable? _ring;
     private int _dead;
 
     /// <summary>A client over a connected socket, which it then owns.</summary>
@@ -74,6 +75,24 @@ public sealed class XenStoreClient : IAsyncDisposable
             throw;
         }
         return new XenStoreClient(s);
+    }
+
+    /// <summary>
+    /// A guest's client on its own xenstore page: frame <paramref name="gfn"/> of domain
+    /// <paramref name="domid"/>'s memory, notified through its event channel
+    /// <paramref name="port"/> (allocated for dom0 by the toolstack and given to xenstored with
+    /// XS_INTRODUCE). Call from the guest's process.
+    /// </summary>
+    public static unsafe XenStoreClient ConnectRing(Hypervisor.Host host, ushort domid, uint gfn, uint port)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        Memory.GuestMemory memory = host.MapGuestMemory(domid) ?? throw new InvalidOperationException($"domain {domid} is not running");
+        if (gfn < memory.FirstDataFrame || !memory.IsValidFrame(gfn))
+            throw new ArgumentOutOfRangeException(nameof(gfn), gfn, "not a data frame of the guest");
+        (Socket mine, Socket theirs) = XenStoreDaemon.SocketPairOf();
+        byte* page = memory.Base + ((long)gfn << Memory.GuestMemory.PageShift);
+        var pump = new XsRingPump(page, host.OpenPort(domid, port), mine, server: false);
+        return new XenStoreClient(theirs) { _ring = pump };
     }
 
     /// <summary>Watch events, in the order the daemon sent them.</summary>
@@ -179,6 +198,9 @@ public sealed class XenStoreClient : IAsyncDisposable
     /// <summary>XS_UNWATCH.</summary>
     public Task UnwatchAsync(string path, string token) => CallStringsAsync(XsMessageType.Unwatch, 0, path, token);
 
+    /// <summary>XS_RESET_WATCHES: drops this connection's watches and transactions (a guest kernel does it when it starts).</summary>
+    public Task ResetWatchesAsync() => CallStringsAsync(XsMessageType.ResetWatches, 0, "");
+
     /// <summary>XS_TRANSACTION_START: the new transaction's id.</summary>
     public async Task<uint> TransactionStartAsync() =>
         uint.Parse(Encoding.ASCII.GetString(await CallStringsAsync(XsMessageType.TransactionStart, 0, "").ConfigureAwait(false)).TrimEnd('\0'), CultureInfo.InvariantCulture);
@@ -271,6 +293,7 @@ public sealed class XenStoreClient : IAsyncDisposable
         }
         _socket.Dispose();
         await _reader.ConfigureAwait(false);
+        _ring?.Dispose();
         _one.Dispose();
     }
 }

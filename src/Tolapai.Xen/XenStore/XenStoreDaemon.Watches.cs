@@ -1,4 +1,5 @@
 using System.Text;
+using Tolapai.Xen.Hypervisor;
 
 namespace Tolapai.Xen.XenStore;
 
@@ -132,7 +133,10 @@ public sealed partial class XenStoreDaemon
             return XsErrors.EINVAL;
         if (_domains.ContainsKey(domid))
             return null; // already introduced: nothing fires again
-        _domains[domid] = new XsDomain(domid, gfn, port);
+        var domain = new XsDomain(domid, gfn, port);
+        if (Host is not null && AttachRing(domain) is string failed)
+            return failed;
+        _domains[domid] = domain;
         after = () => Fire(Special(IntroduceDomainPath, _tree));
         return null;
     }
@@ -142,15 +146,37 @@ public sealed partial class XenStoreDaemon
         after = null;
         if (!TryDomId(OneArg(payload), out uint domid))
             return XsErrors.EINVAL;
-        if (!_domains.Remove(domid))
+        if (!_domains.Remove(domid, out XsDomain? gone))
             return XsErrors.ENOENT;
         after = () =>
         {
+            // Stopping the ring joins its thread: not under the lock.
+            ThreadPool.UnsafeQueueUserWorkItem(static d => d.DetachRing(), gone, preferLocal: false);
             // The domain's channels go with it, then @releaseDomain fires for whoever watches.
             foreach (XsConnection c in _connections.Where(c => c.DomId == domid).ToArray())
                 c.Close("domain released");
             Fire(Special(ReleaseDomainPath, _tree));
         };
+        return null;
+    }
+
+    /// <summary>
+    /// Serves the guest's xenstore page (frame <see cref="XsDomain.Gfn"/> of its memory) on an
+    /// event channel bound to the port the toolstack allocated: the ring's connection speaks as
+    /// that domain, whatever it writes.
+    /// </summary>
+    private unsafe string? AttachRing(XsDomain domain)
+    {
+        ushort domid = (ushort)domain.DomId;
+        Memory.GuestMemory? memory = Host!.MapGuestMemory(domid);
+        if (memory is null || domain.Gfn < memory.FirstDataFrame || !memory.IsValidFrame((uint)Math.Min(domain.Gfn, uint.MaxValue)))
+            return XsErrors.EINVAL;
+        if (Host.BindInterdomain(0, domid, domain.Port, out uint local) != XenError.Ok)
+            return XsErrors.EINVAL;
+        domain.Host = Host;
+        domain.LocalPort = local;
+        byte* page = memory.Base + ((long)domain.Gfn << Memory.GuestMemory.PageShift);
+        domain.Ring = new XsRingPump(page, Host.OpenPort(0, local), ConnectDomain(domain.DomId), server: true);
         return null;
     }
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Tolapai.Xen.Hypervisor;
 
 namespace Tolapai.Xen.XenStore;
 
@@ -32,7 +33,16 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
     private uint _nextTransactionId;
 
     /// <summary>A daemon with no socket yet (guest channels only); see <see cref="Start"/>.</summary>
-    public XenStoreDaemon(XenStoreOptions? options = null) => Options = options ?? new XenStoreOptions();
+    /// <param name="options">Quotas; Xen's defaults when null.</param>
+    /// <param name="host">The hypervisor whose guests' rings XS_INTRODUCE attaches; without it INTRODUCE only records the domain.</param>
+    public XenStoreDaemon(XenStoreOptions? options = null, Host? host = null)
+    {
+        Options = options ?? new XenStoreOptions();
+        Host = host;
+    }
+
+    /// <summary>The hypervisor of this dom0, if rings are served.</summary>
+    public Host? Host { get; }
 
     /// <summary>Quotas in force.</summary>
     public XenStoreOptions Options { get; }
@@ -48,10 +58,10 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
     /// file (nobody listening) is replaced; a live one means another daemon owns the run directory.
     /// </summary>
     /// <exception cref="IOException">Another daemon is listening on that socket.</exception>
-    public static XenStoreDaemon Start(string runDirectory, XenStoreOptions? options = null)
+    public static XenStoreDaemon Start(string runDirectory, XenStoreOptions? options = null, Host? host = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(runDirectory);
-        var daemon = new XenStoreDaemon(options);
+        var daemon = new XenStoreDaemon(options, host);
         daemon.Listen(SocketPathFor(runDirectory));
         return daemon;
     }
@@ -109,13 +119,18 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
     {
         if (domid >= XsLimits.DomIdFirstReserved)
             throw new ArgumentOutOfRangeException(nameof(domid), domid, "not a valid domid");
+        (Socket mine, Socket theirs) = SocketPairOf();
+        Attach(mine, domid);
+        return theirs;
+    }
+
+    /// <summary>Two connected Unix stream sockets (socketpair(2)).</summary>
+    internal static (Socket, Socket) SocketPairOf()
+    {
         Span<int> fds = stackalloc int[2];
         if (SocketPair(1 /* AF_UNIX */, 1 | 0x80000 /* SOCK_STREAM | SOCK_CLOEXEC */, 0, fds) != 0)
             throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
-        var mine = new Socket(new SafeSocketHandle(fds[0], ownsHandle: true));
-        var theirs = new Socket(new SafeSocketHandle(fds[1], ownsHandle: true));
-        Attach(mine, domid);
-        return theirs;
+        return (new Socket(new SafeSocketHandle(fds[0], ownsHandle: true)), new Socket(new SafeSocketHandle(fds[1], ownsHandle: true)));
     }
 
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
@@ -178,6 +193,11 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
         }
         foreach (XsConnection c in open)
             c.Close("daemon stopped");
+        XsDomain[] domains;
+        lock (_gate)
+            domains = [.. _domains.Values];
+        foreach (XsDomain d in domains)
+            d.DetachRing();
         await Task.WhenAll(running).ConfigureAwait(false);
         if (SocketPath is not null)
             File.Delete(SocketPath);
@@ -195,4 +215,24 @@ internal sealed class XsDomain(uint domid, ulong gfn, uint port)
     public uint Port { get; } = port;
 
     public uint? Target { get; set; }
+
+    /// <summary>The ring pump when the daemon serves this domain's xenstore page.</summary>
+    public XsRingPump? Ring { get; set; }
+
+    /// <summary>dom0's end of the store event channel.</summary>
+    public uint LocalPort { get; set; }
+
+    public Host? Host { get; set; }
+
+    /// <summary>Stops the ring and closes dom0's end of the event channel.</summary>
+    public void DetachRing()
+    {
+        XsRingPump? ring = Ring;
+        Ring = null;
+        if (ring is null)
+            return;
+        if (Host is not null)
+            _ = Host.CloseEventChannel(0, LocalPort);
+        ring.Dispose();
+    }
 }
