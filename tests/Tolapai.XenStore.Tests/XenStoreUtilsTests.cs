@@ -63,6 +63,23 @@ public class XenStoreUtilsTests
     }
 
     [XenStoreUtilsFact]
+    public async Task XENSTORED_RUNDIR_pointing_at_the_socket_folder_works_too()
+    {
+        await using var f = DaemonFixture.Start();
+        XenStoreClient c = await f.Dom0Async();
+        await c.WriteAsync("/rundir", "found");
+        var psi = new ProcessStartInfo("/usr/bin/xenstore-read") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("/rundir");
+        psi.Environment["XENSTORED_RUNDIR"] = Path.GetDirectoryName(f.SocketPath);
+        psi.Environment.Remove("XENSTORED_PATH");
+        using var p = Process.Start(psi)!;
+        string stdout = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(p.ExitCode == 0, await p.StandardError.ReadToEndAsync());
+        Assert.Equal("found\n", stdout);
+    }
+
+    [XenStoreUtilsFact]
     public async Task Ls_of_a_directory_too_big_for_one_reply()
     {
         await using var f = DaemonFixture.Start();
