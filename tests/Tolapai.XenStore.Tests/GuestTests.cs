@@ -100,6 +100,23 @@ public class GuestTests
     }
 
     [Fact]
+    public async Task Set_target_lets_a_device_model_domain_act_on_its_targets_nodes()
+    {
+        await using var f = DaemonFixture.Start();
+        XenStoreClient dom0 = await f.Dom0Async();
+        await HomeAsync(dom0, 4);
+        await dom0.WriteAsync("/local/domain/4/k", "v");
+        await dom0.IntroduceAsync(3, 1, 1);
+        await dom0.IntroduceAsync(4, 1, 1);
+        XenStoreClient dm = f.Guest(3);
+        Assert.Equal("EACCES", (await Assert.ThrowsAsync<XenStoreException>(() => dm.ReadAsync("/local/domain/4/k"))).ErrorName);
+        Assert.False((await dom0.SendAsync(XsMessageType.SetTarget, Bytes("3\0004\0"))).IsError);
+        Assert.Equal("v", await dm.ReadStringAsync("/local/domain/4/k"));
+        await dm.WriteAsync("/local/domain/4/k", "from the device model");
+        Assert.Equal("from the device model", await dom0.ReadStringAsync("/local/domain/4/k"));
+    }
+
+    [Fact]
     public async Task Privileged_operations_are_EACCES_for_guests()
     {
         await using var f = DaemonFixture.Start();
