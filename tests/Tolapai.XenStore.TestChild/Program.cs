@@ -1,0 +1,93 @@
+using System.Globalization;
+using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.XenStore;
+
+namespace Tolapai.XenStore.TestChild;
+
+/// <summary>
+/// usage: Tolapai.XenStore.TestChild &lt;guest|hostile&gt; RUNDIR DOMID GFN PORT.
+/// Prints "READY" when its watch is set, "DONE" on success, "FAIL ..." (exit 1) otherwise.
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length != 5)
+        {
+            Console.Error.WriteLine("usage: Tolapai.XenStore.TestChild <guest|hostile> RUNDIR DOMID GFN PORT");
+            return 2;
+        }
+        try
+        {
+            using Host host = Host.Open(args[1]);
+            ushort domid = ushort.Parse(args[2], CultureInfo.InvariantCulture);
+            uint gfn = uint.Parse(args[3], CultureInfo.InvariantCulture);
+            uint port = uint.Parse(args[4], CultureInfo.InvariantCulture);
+            return args[0] switch
+            {
+                "guest" => await Guest(host, domid, gfn, port),
+                "hostile" => Hostile(host, domid, gfn, port),
+                _ => 2,
+            };
+        }
+        catch (Exception e)
+        {
+            Say($"FAIL {e}");
+            return 1;
+        }
+    }
+
+    private static void Say(string line)
+    {
+        Console.WriteLine(line);
+        Console.Out.Flush();
+    }
+
+    private static async Task<int> Guest(Host host, ushort domid, uint gfn, uint port)
+    {
+        await using XenStoreClient c = XenStoreClient.ConnectRing(host, domid, gfn, port);
+        // As Linux's xenbus does at start: whatever a previous kernel on this ring watched is dropped.
+        await c.ResetWatchesAsync();
+        Check(await c.GetDomainPathAsync(domid) == XsPath.DomainPath(domid), "domain path");
+        await c.WriteAsync("data/hello", "world");
+        Check(await c.ReadStringAsync("data/hello") == "world", "read back");
+        // Larger than the 1024-byte ring: the message wraps and waits for room both ways.
+        byte[] big = new byte[2000];
+        new Random(domid).NextBytes(big);
+        await c.WriteAsync("data/big", big);
+        Check((await c.ReadAsync("data/big")).AsSpan().SequenceEqual(big), "big value");
+        try
+        {
+            await c.ReadAsync("/local/domain/2/secret");
+            Check(false, "read another guest's node");
+        }
+        catch (XenStoreException e) when (e.ErrorName == XsErrors.EACCES)
+        {
+        }
+        await c.WatchAsync("data/ping", "w");
+        XsWatchEvent first = await c.WatchEvents.ReadAsync();
+        Check(first == new XsWatchEvent("data/ping", "w"), $"first event {first}");
+        Say("READY");
+        XsWatchEvent ping = await c.WatchEvents.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        Check(ping == new XsWatchEvent("data/ping", "w"), $"ping event {ping}");
+        await c.WriteAsync("data/pong", "ok");
+        Say("DONE");
+        return 0;
+    }
+
+    private static unsafe int Hostile(Host host, ushort domid, uint gfn, uint port)
+    {
+        var memory = host.MapGuestMemory(domid) ?? throw new InvalidOperationException("no memory");
+        var iface = (XenStoreDomainInterface*)(memory.Base + ((long)gfn << 12));
+        Volatile.Write(ref iface->ReqProd, Volatile.Read(ref iface->ReqCons) + 5000); // more than a ring ahead
+        host.OpenPort(domid, port).Notify();
+        Say("DONE");
+        return 0;
+    }
+
+    private static void Check(bool ok, string what)
+    {
+        if (!ok)
+            throw new InvalidOperationException("check failed: " + what);
+    }
+}
