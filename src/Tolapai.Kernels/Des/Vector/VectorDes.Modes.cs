@@ -17,9 +17,7 @@ internal static partial class VectorDes<TOps, TVec>
         int whole = source.Length - (source.Length % group);
         for (int offset = 0; offset < whole; offset += group)
         {
-            LoadGroup(ref Unsafe.Add(ref src, offset), ref s);
-            RunSingleKey(key, decrypt, ref s);
-            StoreGroup(ref s, ref Unsafe.Add(ref dst, offset));
+            CryptGroup(key, decrypt, ref Unsafe.Add(ref src, offset), ref Unsafe.Add(ref dst, offset), ref s);
         }
 
         if (whole < source.Length)
@@ -27,11 +25,24 @@ internal static partial class VectorDes<TOps, TVec>
             Span<byte> staging = stackalloc byte[64 * 8];
             ref byte stage = ref MemoryMarshal.GetReference(staging);
             source[whole..].CopyTo(staging);
-            LoadGroup(ref stage, ref s);
-            RunSingleKey(key, decrypt, ref s);
-            StoreGroup(ref s, ref stage);
+            CryptGroup(key, decrypt, ref stage, ref stage, ref s);
             staging[..(source.Length - whole)].CopyTo(destination[whole..]);
         }
+    }
+
+    /// <summary>
+    /// One group with a single key, <paramref name="source"/> to <paramref name="destination"/>
+    /// (which may be the same). Kept out of the callers' loops on purpose: a loop method starts
+    /// in tier 0 and is moved to optimised code by on-stack replacement, and the group's work
+    /// compiled that way ran at half speed or less in some processes; as a loop-free method of
+    /// its own it is compiled normally.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CryptGroup(DesKeySchedule key, bool decrypt, ref byte source, ref byte destination, ref TVec state)
+    {
+        LoadGroup(ref source, ref state);
+        RunSingleKey(key, decrypt, ref state);
+        StoreGroup(ref state, ref destination);
     }
 
     /// <summary>Shape (a): CBC decryption; every block deciphers independently, then XORs the ciphertext before it.</summary>
@@ -49,16 +60,13 @@ internal static partial class VectorDes<TOps, TVec>
             ReadOnlySpan<byte> input = source.Slice(offset, length);
             if (length == group)
             {
-                LoadGroup(ref MemoryMarshal.GetReference(input), ref s);
+                CryptGroup(key, true, ref MemoryMarshal.GetReference(input), ref stage, ref s);
             }
             else
             {
                 input.CopyTo(staging);
-                LoadGroup(ref stage, ref s);
+                CryptGroup(key, true, ref stage, ref stage, ref s);
             }
-
-            RunSingleKey(key, true, ref s);
-            StoreGroup(ref s, ref stage);
 
             // Plaintext i = D(C_i) ^ C_(i-1). Written back to front, every ciphertext block is
             // read before its own plaintext overwrites it: in-place safe.
@@ -102,9 +110,7 @@ internal static partial class VectorDes<TOps, TVec>
             }
 
             counter += (ulong)blocks;
-            LoadGroup(ref stage, ref s);
-            RunSingleKey(key, false, ref s);
-            StoreGroup(ref s, ref stage);
+            CryptGroup(key, false, ref stage, ref stage, ref s);
             XorInto(destination.Slice(offset, length), source.Slice(offset, length), staging);
         }
 
