@@ -128,9 +128,7 @@ internal static partial class VectorDes<TOps, TVec>
                     // CBC: XOR the previous ciphertext row (or the IVs new streams put in Chain) as it loads.
                     ref byte row = ref Unsafe.Add(ref input, k * rowBytes);
                     ref byte previous = ref k == 0 ? ref chain : ref Unsafe.Add(ref output, (k - 1) * rowBytes);
-                    LoadGroupChained(ref row, ref previous, ref state);
-                    RunRounds<PlaneKeys>(ref state, ref keyPlanes, 8 * lanes, rounds / 16);
-                    StoreGroup(ref state, ref Unsafe.Add(ref output, k * rowBytes));
+                    ChainedGroup(ref row, ref previous, ref Unsafe.Add(ref output, k * rowBytes), ref keyPlanes, rounds / 16, ref state);
                 }
 
                 Unsafe.CopyBlockUnaligned(ref chain, ref Unsafe.Add(ref output, (steps - 1) * rowBytes), (uint)rowBytes);
@@ -194,6 +192,19 @@ internal static partial class VectorDes<TOps, TVec>
             ref DesJob j = ref jobs[order[next]];
             j.Iv = Scalar.ScalarModes.CbcEncrypt(j.Key.Cooked, j.Iv, new ReadOnlySpan<byte>(j.Source, j.Length), new Span<byte>(j.Destination, j.Length));
         }
+    }
+
+    /// <summary>
+    /// One CBC step of every lane: (row ^ previous) through the rounds with per-lane keys into
+    /// <paramref name="output"/>. A loop-free method of its own, so it is not compiled as part of
+    /// the stream loop by on-stack replacement (see <see cref="CryptGroup"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ChainedGroup(ref byte row, ref byte previous, ref byte output, ref byte keyPlanes, int stages, ref TVec state)
+    {
+        LoadGroupChained(ref row, ref previous, ref state);
+        RunRounds<PlaneKeys>(ref state, ref keyPlanes, 8 * TOps.Lanes, stages);
+        StoreGroup(ref state, ref output);
     }
 
     /// <summary>
