@@ -153,7 +153,7 @@ public static unsafe class RingCommand
             WriteJson(json, results);
         }
 
-        return gate && !(ratioOk && allocOk) ? 3 : 0;
+        return gate && !(ratioOk && allocOk) ? Cli.ExitCodes.Failed : Cli.ExitCodes.Ok;
     }
 
     private delegate (string, Dictionary<string, double>) RingBody(object front, EventChannelPort port);
