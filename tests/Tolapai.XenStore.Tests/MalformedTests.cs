@@ -128,7 +128,7 @@ public class MalformedTests(ITestOutputHelper output)
             using Socket bad = round % 2 == 0 ? f.Raw() : f.Daemon.ConnectDomain(7);
             byte[] junk = new byte[rng.Next(1, 9000)];
             rng.NextBytes(junk);
-            if (rng.Next(3) == 0)
+            if (rng.Next(3) == 0 && junk.Length >= 16)
             {
                 // A plausible header with a random type and short length, then junk.
                 Message((uint)rng.Next(0, 30), 1, (uint)rng.Next(0, 3), [], len: (uint)rng.Next(0, 200)).CopyTo(junk, 0);

@@ -150,8 +150,15 @@ public sealed partial class XenStoreDaemon
             return XsErrors.ENOENT;
         after = () =>
         {
-            // Stopping the ring joins its thread: not under the lock.
-            ThreadPool.UnsafeQueueUserWorkItem(static d => d.DetachRing(), gone, preferLocal: false);
+            // Stopping the ring joins its thread, so it runs on its own; the daemon tracks it like
+            // a connection, so DisposeAsync waits for it before the host's memory can go away.
+            Task detach = Task.Run(gone.DetachRing);
+            lock (_gate)
+            {
+                _running.RemoveAll(t => t.IsCompleted);
+                _running.Add(detach);
+            }
+
             // The domain's channels go with it, then @releaseDomain fires for whoever watches.
             foreach (XsConnection c in _connections.Where(c => c.DomId == domid).ToArray())
                 c.Close("domain released");

@@ -185,12 +185,8 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
         if (_acceptLoop is not null)
             await _acceptLoop.ConfigureAwait(false);
         XsConnection[] open;
-        Task[] running;
         lock (_gate)
-        {
             open = [.. _connections];
-            running = [.. _running];
-        }
         foreach (XsConnection c in open)
             c.Close("daemon stopped");
         XsDomain[] domains;
@@ -198,6 +194,11 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
             domains = [.. _domains.Values];
         foreach (XsDomain d in domains)
             d.DetachRing();
+
+        // Connections, and rings detached by XS_RELEASE, until all have stopped.
+        Task[] running;
+        lock (_gate)
+            running = [.. _running];
         await Task.WhenAll(running).ConfigureAwait(false);
         if (SocketPath is not null)
             File.Delete(SocketPath);
