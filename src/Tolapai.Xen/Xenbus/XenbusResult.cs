@@ -15,7 +15,7 @@ public enum XenbusError
     PeerMalformed,
     /// <summary>XenStore refused a request or the connection to it closed.</summary>
     Store,
-    /// <summary>The driver was disposed.</summary>
+    /// <summary>The driver stopped: disposed, or its XenStore connection closed.</summary>
     Disposed,
 }
 
