@@ -98,8 +98,10 @@ public class XenbusTests
         Ok(await d.Frontend.SwitchStateAsync(XenbusState.Closing));
         Ok(await d.Backend.WaitForPeerStateAsync(XenbusState.Closed, Wait));
         Ok(await d.Frontend.WaitForPeerStateAsync(XenbusState.Closed, Wait));
-        Assert.Equal(XenbusState.Closed, d.Frontend.State);
-        Assert.Equal(XenbusState.Closed, d.Backend.State);
+        // The keys, not the drivers' State: a driver records its write when the commit's reply
+        // arrives, which may be after the peer saw the key change.
+        Assert.Equal("6", await d.Dom0.ReadStringAsync(Front + "/state"));
+        Assert.Equal("6", await d.Dom0.ReadStringAsync(Back + "/state"));
     }
 
     [Fact]
@@ -158,7 +160,6 @@ public class XenbusTests
         await d.Dom0.RmAsync(Back);
         Assert.Equal(XenbusError.PeerGone, (await d.Frontend.WaitForPeerStateAsync(_ => false, Wait)).Error);
         await WaitForKeyAsync(d.Fixture, Front + "/state", "6");
-        Assert.Equal(XenbusState.Closed, d.Frontend.State);
     }
 
     [Fact]
@@ -182,7 +183,6 @@ public class XenbusTests
         await d.Dom0.WriteAsync(Back + "/state", garbage);
         Assert.Equal(XenbusError.PeerMalformed, (await d.Frontend.WaitForPeerStateAsync(_ => false, Wait)).Error);
         await WaitForKeyAsync(d.Fixture, Front + "/state", "6");
-        Assert.Equal(XenbusState.Closed, d.Frontend.State);
     }
 
     [Fact]
@@ -192,7 +192,6 @@ public class XenbusTests
         Ok(await d.Backend.SwitchStateAsync(XenbusState.InitWait));
         await d.Fixture.Guest(DomU).WriteAsync(Front + "/state", "x");
         await WaitForKeyAsync(d.Fixture, Back + "/state", "6");
-        Assert.Equal(XenbusState.Closed, d.Backend.State);
     }
 
     [Fact]

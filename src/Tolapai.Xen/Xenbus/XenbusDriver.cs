@@ -41,6 +41,7 @@ public sealed class XenbusDriver : IAsyncDisposable
     private bool _ended;
     private bool _read;
     private XenbusState _state;
+    private long _stateWrites;
     private Task _loop = Task.CompletedTask;
     private int _disposed;
 
@@ -179,7 +180,7 @@ public sealed class XenbusDriver : IAsyncDisposable
     }
 
     /// <summary>Closes this end: through Closing to Closed, whatever the peer does.</summary>
-    public Task<XenbusResult> CloseAsync() => GoDownAsync(XenbusState.Closed);
+    public Task<XenbusResult> CloseAsync() => GoDownAsync(XenbusState.Closed, seenAfterWrite: null);
 
     /// <summary>
     /// Waits until the peer's state satisfies <paramref name="predicate"/>. Fails with
@@ -288,7 +289,10 @@ public sealed class XenbusDriver : IAsyncDisposable
                 if (await _client.TransactionEndAsync(tx, commit: true).WaitAsync(OperationTimeout).ConfigureAwait(false))
                 {
                     lock (_lock)
+                    {
                         _state = to;
+                        _stateWrites++;
+                    }
                     return XenbusResult.Ok(to);
                 }
             }
@@ -304,14 +308,27 @@ public sealed class XenbusDriver : IAsyncDisposable
         }
     }
 
-    /// <summary>Takes this end to Closing and, if <paramref name="target"/> is Closed, on to Closed.</summary>
-    private async Task<XenbusResult> GoDownAsync(XenbusState target)
+    /// <summary>
+    /// Takes this end to Closing and, if <paramref name="target"/> is Closed, on to Closed. A
+    /// reaction to the peer passes how many state writes this end had made when the peer's change
+    /// was read: if this end has since started again (Initialising, a reconnection), the old
+    /// change is not held against it.
+    /// </summary>
+    private async Task<XenbusResult> GoDownAsync(XenbusState target, long? seenAfterWrite)
     {
         if (!await _switching.WaitAsync(OperationTimeout).ConfigureAwait(false))
             return XenbusResult.Fail(XenbusError.Timeout, State, $"another state switch of {Path} took over {OperationTimeout}");
         try
         {
-            XenbusState now = State;
+            XenbusState now;
+            long writes;
+            lock (_lock)
+            {
+                now = _state;
+                writes = _stateWrites;
+            }
+            if (seenAfterWrite is { } seen && seen != writes && now == XenbusState.Initialising)
+                return XenbusResult.Ok(now);
             if (now is not (XenbusState.Closing or XenbusState.Closed))
             {
                 XenbusResult r = await WriteStateAsync(now, XenbusState.Closing).ConfigureAwait(false);
@@ -357,8 +374,8 @@ public sealed class XenbusDriver : IAsyncDisposable
                     // the event channel ends the loop, or the next event reads again.
                     continue;
                 }
-                if (Publish(peer))
-                    await ReactAsync(peer).ConfigureAwait(false);
+                if (Publish(peer, out long writes))
+                    await ReactAsync(peer, writes).ConfigureAwait(false);
             }
         }
         finally
@@ -374,11 +391,12 @@ public sealed class XenbusDriver : IAsyncDisposable
     }
 
     /// <summary>Records a read of the peer's state; true when it changed (or is the first).</summary>
-    private bool Publish(XenbusPeerState peer)
+    private bool Publish(XenbusPeerState peer, out long writes)
     {
         TaskCompletionSource changed;
         lock (_lock)
         {
+            writes = _stateWrites;
             if (_read && peer == _peer)
                 return false;
             _read = true;
@@ -393,19 +411,19 @@ public sealed class XenbusDriver : IAsyncDisposable
         return true;
     }
 
-    private Task ReactAsync(XenbusPeerState peer)
+    private Task ReactAsync(XenbusPeerState peer, long writes)
     {
         bool seen;
         lock (_lock)
             seen = _peerSeen;
         if (peer.Condition == XenbusPeerCondition.Malformed || (peer.Condition == XenbusPeerCondition.Missing && seen))
-            return GoDownAsync(XenbusState.Closed);
+            return GoDownAsync(XenbusState.Closed, writes);
         if (peer.Is(XenbusState.Closed))
-            return GoDownAsync(XenbusState.Closed);
+            return GoDownAsync(XenbusState.Closed, writes);
         // The backend waits for the frontend's Closed before closing (blkback's frontend_changed);
         // the frontend answers the backend's Closing by closing (blkfront's blkfront_closing).
         if (peer.Is(XenbusState.Closing))
-            return GoDownAsync(Side == XenbusSide.Frontend ? XenbusState.Closed : XenbusState.Closing);
+            return GoDownAsync(Side == XenbusSide.Frontend ? XenbusState.Closed : XenbusState.Closing, writes);
         return Task.CompletedTask;
     }
 
