@@ -254,4 +254,20 @@ public class XenbusTests
         await front.DisposeAsync();
         Assert.Equal(XenbusError.Disposed, (await front.WaitForPeerStateAsync(XenbusState.InitWait, Wait)).Error);
     }
+
+    [Fact]
+    public async Task Refused_state_writes_leave_no_transaction_open()
+    {
+        await using Device d = await OpenAsync();
+        // The guest may no longer write its own state key: every switch fails inside its transaction.
+        await d.Dom0.SetPermsAsync(Front + "/state", [new(0, XsAccess.None), new(DomU, XsAccess.Read)]);
+        for (int i = 0; i < 12; i++) // more than a guest's 10 transactions
+        {
+            XenbusResult r = await d.Frontend.SwitchStateAsync(XenbusState.Closing);
+            Assert.Equal(XenbusError.Store, r.Error);
+            Assert.Contains("EACCES", r.Message, StringComparison.Ordinal);
+        }
+        await d.Dom0.SetPermsAsync(Front + "/state", [new(DomU, XsAccess.None)]);
+        Ok(await d.Frontend.SwitchStateAsync(XenbusState.Closing));
+    }
 }

@@ -280,13 +280,23 @@ public sealed class XenbusDriver : IAsyncDisposable
             for (int attempt = 0; attempt < CommitAttempts; attempt++)
             {
                 uint tx = await _client.TransactionStartAsync().WaitAsync(OperationTimeout).ConfigureAwait(false);
-                if (!await _client.ExistsAsync(Path, tx).WaitAsync(OperationTimeout).ConfigureAwait(false))
+                try
                 {
-                    await _client.TransactionEndAsync(tx, commit: false).WaitAsync(OperationTimeout).ConfigureAwait(false);
-                    return XenbusResult.Fail(XenbusError.Store, from, $"{Path} no longer exists; {to} not written");
+                    if (!await _client.ExistsAsync(Path, tx).WaitAsync(OperationTimeout).ConfigureAwait(false))
+                    {
+                        await AbortQuietlyAsync(tx).ConfigureAwait(false);
+                        return XenbusResult.Fail(XenbusError.Store, from, $"{Path} no longer exists; {to} not written");
+                    }
+                    await _client.WriteAsync(statePath, value, tx).WaitAsync(OperationTimeout).ConfigureAwait(false);
                 }
-                await _client.WriteAsync(statePath, value, tx).WaitAsync(OperationTimeout).ConfigureAwait(false);
-                if (await _client.TransactionEndAsync(tx, commit: true).WaitAsync(OperationTimeout).ConfigureAwait(false))
+                catch
+                {
+                    // A guest has 10 transactions: one left open would count against it.
+                    await AbortQuietlyAsync(tx).ConfigureAwait(false);
+                    throw;
+                }
+                bool committed = await _client.TransactionEndAsync(tx, commit: true).WaitAsync(OperationTimeout).ConfigureAwait(false);
+                if (committed)
                 {
                     lock (_lock)
                     {
@@ -305,6 +315,18 @@ public sealed class XenbusDriver : IAsyncDisposable
         catch (Exception e) when (e is XenStoreException or ObjectDisposedException)
         {
             return XenbusResult.Fail(XenbusError.Store, from, $"writing {statePath}: {e.Message}");
+        }
+    }
+
+    private async Task AbortQuietlyAsync(uint tx)
+    {
+        try
+        {
+            await _client.TransactionEndAsync(tx, commit: false).WaitAsync(OperationTimeout).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is XenStoreException or TimeoutException or ObjectDisposedException)
+        {
+            // The connection is gone, and its transactions with it.
         }
     }
 
