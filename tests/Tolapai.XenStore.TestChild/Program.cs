@@ -1,12 +1,14 @@
 using System.Globalization;
 using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.XenStore;
+using Tolapai.Xen.Xenbus;
 
 namespace Tolapai.XenStore.TestChild;
 
 /// <summary>
-/// usage: Tolapai.XenStore.TestChild &lt;guest|hostile&gt; RUNDIR DOMID GFN PORT.
-/// Prints "READY" when its watch is set, "DONE" on success, "FAIL ..." (exit 1) otherwise.
+/// usage: Tolapai.XenStore.TestChild &lt;guest|hostile|frontend-closes|frontend-waits&gt; RUNDIR DOMID GFN PORT.
+/// Prints "READY" when its watch is set (guest), "CONNECTED" when its ixp frontend is
+/// Connected (frontend-*), "DONE" on success, "FAIL ..." (exit 1) otherwise.
 /// </summary>
 public static class Program
 {
@@ -14,7 +16,7 @@ public static class Program
     {
         if (args.Length != 5)
         {
-            Console.Error.WriteLine("usage: Tolapai.XenStore.TestChild <guest|hostile> RUNDIR DOMID GFN PORT");
+            Console.Error.WriteLine("usage: Tolapai.XenStore.TestChild <guest|hostile|frontend-closes|frontend-waits> RUNDIR DOMID GFN PORT");
             return 2;
         }
         try
@@ -27,6 +29,8 @@ public static class Program
             {
                 "guest" => await Guest(host, domid, gfn, port),
                 "hostile" => Hostile(host, domid, gfn, port),
+                "frontend-closes" => await Frontend(host, domid, gfn, port, closes: true),
+                "frontend-waits" => await Frontend(host, domid, gfn, port, closes: false),
                 _ => 2,
             };
         }
@@ -74,6 +78,33 @@ public static class Program
         Say("DONE");
         return 0;
     }
+
+    /// <summary>
+    /// The ixp frontend of device 0 over the guest's ring: the handshake to Connected, then
+    /// either closing itself or waiting for the backend to close (or for SIGKILL).
+    /// </summary>
+    private static async Task<int> Frontend(Host host, ushort domid, uint gfn, uint port, bool closes)
+    {
+        TimeSpan wait = TimeSpan.FromSeconds(20);
+        await using XenStoreClient c = XenStoreClient.ConnectRing(host, domid, gfn, port);
+        await c.ResetWatchesAsync();
+        await using XenbusDriver front = await XenbusDriver.OpenFrontendAsync(c, domid, "ixp", 0);
+        Ok(await front.WaitForPeerStateAsync(XenbusState.InitWait, wait));
+        await front.WriteKeyAsync("ring-ref", "8");
+        await front.WriteKeyAsync("event-channel", "3");
+        Ok(await front.SwitchStateAsync(XenbusState.Initialised));
+        Ok(await front.WaitForPeerStateAsync(XenbusState.Connected, wait));
+        Ok(await front.SwitchStateAsync(XenbusState.Connected));
+        Say("CONNECTED");
+        if (closes)
+            Ok(await front.SwitchStateAsync(XenbusState.Closing));
+        Ok(await front.WaitForPeerStateAsync(XenbusState.Closed, wait));
+        Check(front.State == XenbusState.Closed, $"frontend ended {front.State}");
+        Say("DONE");
+        return 0;
+    }
+
+    private static void Ok(XenbusResult r) => Check(r.IsOk, r.Message ?? "");
 
     private static unsafe int Hostile(Host host, ushort domid, uint gfn, uint port)
     {

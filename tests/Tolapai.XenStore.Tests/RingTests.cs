@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.XenStore;
@@ -22,48 +21,6 @@ public class RingTests
         Assert.Equal(2076, (int)Marshal.OffsetOf<XenStoreDomainInterface>(nameof(XenStoreDomainInterface.EvtchnPort)));
         Assert.Equal(0, XenStoreDomainInterface.ReqOffset);
         Assert.Equal(1024, XenStoreDomainInterface.RspOffset);
-    }
-
-    private sealed class GuestProcess : IDisposable
-    {
-        private readonly Process _p;
-        private readonly List<string> _all = [];
-
-        public GuestProcess(params string[] args)
-        {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Tolapai.XenStore.TestChild.dll"));
-            foreach (string a in args)
-                psi.ArgumentList.Add(a);
-            _p = Process.Start(psi)!;
-        }
-
-        public async Task ExpectAsync(string line)
-        {
-            while (true)
-            {
-                string? got = await _p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
-                if (got is null)
-                    Assert.Fail($"child ended before '{line}': {string.Join('\n', _all)} {await _p.StandardError.ReadToEndAsync()}");
-                _all.Add(got);
-                Assert.False(got.StartsWith("FAIL", StringComparison.Ordinal), got);
-                if (got == line)
-                    return;
-            }
-        }
-
-        public async Task<int> ExitAsync()
-        {
-            await _p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            return _p.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!_p.HasExited)
-                _p.Kill();
-            _p.Dispose();
-        }
     }
 
     [Fact]
