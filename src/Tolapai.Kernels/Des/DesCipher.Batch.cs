@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Runtime.Intrinsics;
 
 namespace Tolapai.Kernels.Des;
@@ -44,7 +43,6 @@ public static partial class DesCipher
         {
             int des = 0;
             int tripleDes = jobs.Length;
-            Span<byte> iv = stackalloc byte[8];
             for (int i = 0; i < jobs.Length; i++)
             {
                 ref DesJob job = ref jobs[i];
@@ -62,9 +60,8 @@ public static partial class DesCipher
                     continue;
                 }
 
-                BinaryPrimitives.WriteUInt64BigEndian(iv, job.Iv);
-                Transform(job.Key, job.Mode, job.Direction, iv, new ReadOnlySpan<byte>(job.Source, job.Length), new Span<byte>(job.Destination, job.Length), kernel);
-                job.Iv = BinaryPrimitives.ReadUInt64BigEndian(iv);
+                // Validated by RunBatch already: straight to the work.
+                job.Iv = TransformCore(job.Key, job.Mode, job.Direction, job.Iv, new ReadOnlySpan<byte>(job.Source, job.Length), new Span<byte>(job.Destination, job.Length), kernel);
             }
 
             if (des > 0)

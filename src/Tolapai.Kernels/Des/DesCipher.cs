@@ -61,22 +61,35 @@ public static partial class DesCipher
         ObjectDisposedException.ThrowIf(key.IsDisposed, key);
         Validate(mode, iv, source, destination);
         kernel = Resolve(kernel);
+        if (mode == CipherMode.Ecb)
+        {
+            TransformCore(key, mode, direction, 0, source, destination, kernel);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(iv, TransformCore(key, mode, direction, BinaryPrimitives.ReadUInt64BigEndian(iv), source, destination, kernel));
+        }
+    }
+
+    /// <summary>
+    /// The work of <see cref="Transform"/> on arguments already validated and a resolved kernel,
+    /// with the chaining value as a big-endian 64-bit value; returns the next one (ECB: unchanged).
+    /// </summary>
+    internal static ulong TransformCore(DesKeySchedule key, CipherMode mode, CipherDirection direction, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination, DesKernel kernel)
+    {
         bool decrypt = direction == CipherDirection.Decrypt;
         switch (mode)
         {
             case CipherMode.Ecb:
                 Ecb(kernel, key, decrypt, source, destination);
-                break;
+                return iv;
             case CipherMode.Cbc when !decrypt:
-                BinaryPrimitives.WriteUInt64BigEndian(iv, ScalarModes.CbcEncrypt(key.Cooked, BinaryPrimitives.ReadUInt64BigEndian(iv), source, destination));
-                break;
+                return ScalarModes.CbcEncrypt(key.Cooked, iv, source, destination);
             case CipherMode.Cbc:
-                BinaryPrimitives.WriteUInt64BigEndian(iv, CbcDecrypt(kernel, key, BinaryPrimitives.ReadUInt64BigEndian(iv), source, destination));
-                break;
+                return CbcDecrypt(kernel, key, iv, source, destination);
             default:
                 // CTR is the same keystream both ways.
-                BinaryPrimitives.WriteUInt64BigEndian(iv, Ctr(kernel, key, BinaryPrimitives.ReadUInt64BigEndian(iv), source, destination));
-                break;
+                return Ctr(kernel, key, iv, source, destination);
         }
     }
 
