@@ -9,15 +9,23 @@ namespace Tolapai.Perf.Cli;
 public sealed class OptionReader
 {
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _switches = new(StringComparer.Ordinal);
 
     private OptionReader()
     {
     }
 
     /// <summary>Splits <paramref name="args"/> into flag values, checking names against <paramref name="known"/> (written with their dashes).</summary>
-    public static OptionReader Parse(IReadOnlyList<string> args, params ReadOnlySpan<string> known)
+    public static OptionReader Parse(IReadOnlyList<string> args, params ReadOnlySpan<string> known) => Parse(args, [], known);
+
+    /// <summary>
+    /// As <see cref="Parse(IReadOnlyList{string}, ReadOnlySpan{string})"/>, with <paramref name="switches"/>:
+    /// flags that take no value (<c>--quick</c>), read with <see cref="GetSwitch"/>.
+    /// </summary>
+    public static OptionReader Parse(IReadOnlyList<string> args, IReadOnlyCollection<string> switches, params ReadOnlySpan<string> known)
     {
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(switches);
         var knownSet = new HashSet<string>(StringComparer.Ordinal);
         foreach (string name in known)
         {
@@ -40,6 +48,21 @@ public sealed class OptionReader
             {
                 name = arg[..equals];
                 value = arg[(equals + 1)..];
+            }
+
+            if (switches.Contains(name))
+            {
+                if (value is not null)
+                {
+                    throw new UsageException($"{name} takes no value");
+                }
+
+                if (!reader._switches.Add(name))
+                {
+                    throw new UsageException($"{name} given twice");
+                }
+
+                continue;
             }
 
             if (!knownSet.Contains(name))
@@ -65,6 +88,9 @@ public sealed class OptionReader
 
         return reader;
     }
+
+    /// <summary>True when the switch <paramref name="name"/> was given.</summary>
+    public bool GetSwitch(string name) => _switches.Contains(name);
 
     /// <summary>The raw value of a flag, or null when it was not given.</summary>
     public string? GetString(string name) => _values.GetValueOrDefault(name);

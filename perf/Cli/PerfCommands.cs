@@ -1,3 +1,4 @@
+using Tolapai.Perf.Gate;
 using Tolapai.Perf.Kernels;
 using Tolapai.Perf.Ring;
 
@@ -11,5 +12,7 @@ public static class PerfCommands
     [
         new KernelsCommand(),
         new RingPerfCommand(),
+        new GateCommand(),
+        new BaselineCommand(),
     ]);
 }

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+
+namespace Tolapai.Perf.Gate;
+
+/// <summary>
+/// The ring scenario: <c>perf ring --quick</c> in a child process per repetition (it starts its own
+/// backend process and host), read back from its JSON: the Xen ring round trip at one request in
+/// flight over the raw ping-pong round trip of the same run, and bytes allocated per entry.
+/// </summary>
+public sealed class RingGateProbe : IGateProbe
+{
+    /// <summary>Relative change of the latency ratio that is still noise: round trips across cores wander.</summary>
+    public const double Tolerance = 0.35;
+
+    /// <summary>The id of the latency ratio metric.</summary>
+    public const string RatioId = "ring.rtt64-vs-pingpong";
+
+    /// <summary>The id of the allocation metric.</summary>
+    public const string AllocationId = "ring.allocated-bytes-per-entry";
+
+    /// <inheritdoc/>
+    public string Name => "ring";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<MetricResult> Measure(int repetitions, bool quick, Action<string>? progress)
+    {
+        var ratios = new List<double>();
+        double maxAllocated = 0;
+        string json = Path.Combine(Path.GetTempPath(), $"tolapai-gate-ring-{Environment.ProcessId}.json");
+        try
+        {
+            for (int r = 0; r < repetitions; r++)
+            {
+                progress?.Invoke($"repetition {r + 1}/{repetitions}");
+                RunChild(json, quick);
+                using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(json));
+                JsonElement root = doc.RootElement;
+                ratios.Add(root.GetProperty("ring_rtt_64").GetProperty("ratio_to_pingpong_p50").GetDouble());
+                foreach (JsonProperty p in root.EnumerateObject())
+                {
+                    if (p.Value.ValueKind == JsonValueKind.Object && p.Value.TryGetProperty("alloc_bytes_per_entry", out JsonElement a))
+                    {
+                        maxAllocated = Math.Max(maxAllocated, a.GetDouble());
+                    }
+                }
+            }
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+
+        return
+        [
+            MetricResult.From(new MetricDefinition(RatioId, "Xen ring round trip p50 (64 B, 1 in flight) over raw ping-pong p50, two processes", MetricKind.LowerIsBetter, Tolerance), ratios),
+            MetricResult.From(new MetricDefinition(AllocationId, "most bytes allocated per ring entry at any depth", MetricKind.MustBeZero, 0), [maxAllocated]),
+        ];
+    }
+
+    private static void RunChild(string json, bool quick)
+    {
+        string host = Environment.ProcessPath ?? "dotnet";
+        var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        }
+
+        foreach (string a in (string[])["ring", "--json", json])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (quick)
+        {
+            psi.ArgumentList.Add("--quick");
+        }
+
+        using Process p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start perf ring");
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("perf ring did not finish in 2 minutes");
+        }
+
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"perf ring exited {p.ExitCode}: {stderr.Result.Trim()}");
+        }
+    }
+}
