@@ -1,5 +1,6 @@
 using Tolapai.Perf.Gate;
 using Tolapai.Perf.Kernels;
+using Tolapai.Perf.Report;
 using Tolapai.Perf.Ring;
 
 namespace Tolapai.Perf.Cli;
@@ -14,5 +15,6 @@ public static class PerfCommands
         new RingPerfCommand(),
         new GateCommand(),
         new BaselineCommand(),
+        new ReportCommand(),
     ]);
 }
