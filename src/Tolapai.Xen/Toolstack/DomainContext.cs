@@ -20,9 +20,12 @@ public sealed class DomainContext : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _heartbeat;
     private readonly Task _watcher;
+    private readonly System.Threading.Channels.ChannelReader<XsWatchEvent> _shutdownEvents;
 
-    private DomainContext(GuestStartInfo info, Host host, GuestMemory memory, XenStoreClient xenStore, string name, TimeSpan heartbeatPeriod)
+    private DomainContext(GuestStartInfo info, Host host, GuestMemory memory, XenStoreClient xenStore, string name, TimeSpan heartbeatPeriod,
+        System.Threading.Channels.ChannelReader<XsWatchEvent> shutdownEvents)
     {
+        _shutdownEvents = shutdownEvents;
         StartInfo = info;
         Host = host;
         Memory = memory;
@@ -47,7 +50,11 @@ public sealed class DomainContext : IAsyncDisposable
     /// <summary>This domain's memory: grant table frames first, the xenstore page last.</summary>
     public GuestMemory Memory { get; }
 
-    /// <summary>This domain's XenStore client, on its ring; relative paths are under <c>/local/domain/&lt;id&gt;</c>.</summary>
+    /// <summary>
+    /// This domain's XenStore client, on its ring; relative paths are under
+    /// <c>/local/domain/&lt;id&gt;</c>. Its <see cref="XenStoreClient.WatchEvents"/> are free for one
+    /// reader (a Xenbus driver); the shutdown watch's events are routed apart.
+    /// </summary>
     public XenStoreClient XenStore { get; }
 
     /// <summary>
@@ -90,9 +97,11 @@ public sealed class DomainContext : IAsyncDisposable
             await xs.ResetWatchesAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             string name = await xs.ReadStringAsync("name").WaitAsync(cancellationToken).ConfigureAwait(false);
             await xs.WriteAsync("control/feature-poweroff", "1").WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Its own route: the client's WatchEvents stay free for a Xenbus driver on the same ring.
+            System.Threading.Channels.ChannelReader<XsWatchEvent> shutdownEvents = xs.RouteWatchEvents(ShutdownToken);
             await xs.WatchAsync("control/shutdown", ShutdownToken).WaitAsync(cancellationToken).ConfigureAwait(false);
             host.Heartbeat(info.DomId);
-            return new DomainContext(info, host, memory, xs, name, heartbeatPeriod);
+            return new DomainContext(info, host, memory, xs, name, heartbeatPeriod, shutdownEvents);
         }
         catch
         {
@@ -121,10 +130,8 @@ public sealed class DomainContext : IAsyncDisposable
     {
         try
         {
-            await foreach (XsWatchEvent e in XenStore.WatchEvents.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            await foreach (XsWatchEvent e in _shutdownEvents.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
-                if (e.Token != ShutdownToken)
-                    continue;
                 string request;
                 try
                 {
