@@ -70,43 +70,48 @@ public sealed class Dom0Host : IAsyncDisposable
                 $"another dom0{(RunDirectories.ReadDom0Pid(dir) is int pid ? $" (pid {pid.ToString(CultureInfo.InvariantCulture)})" : "")} is running on {dir}");
         Host? host = null;
         XenStoreDaemon? daemon = null;
+        string? recovered;
         try
         {
-            string? recovered = RecoverStale(dir, options.Log);
+            recovered = RecoverStale(dir, options.Log);
             host = Host.Create(dir, new HostOptions { MaxDomains = options.MaxDomains, PortsPerDomain = options.PortsPerDomain, MaxGrantEntries = options.MaxGrantEntries });
             XenError own = host.CreateDomain(0, options.Dom0Pages, 1);
             if (own != XenError.Ok)
                 throw new IOException($"cannot create domain 0: {own}");
             daemon = XenStoreDaemon.Start(dir, options.XenStore, host);
-            var dom0 = new Dom0Host(options, dir, runLock, host, daemon) { RecoveredFrom = recovered };
+        }
+        catch
+        {
+            host?.Dispose();
+            if (!options.Keep)
+                RemoveHostFiles(dir);
+            runLock.Dispose();
+            throw;
+        }
+
+        // From here the host object owns everything: a failure stops it as a whole.
+        var dom0 = new Dom0Host(options, dir, runLock, host, daemon) { RecoveredFrom = recovered };
+        try
+        {
             XenStoreClient client = await XenStoreClient.ConnectAsync(daemon.SocketPath!, cancellationToken).ConfigureAwait(false);
             dom0.Toolstack = DomainToolstack.InProcess(dir, host, client);
             await dom0.WriteDom0EntriesAsync().ConfigureAwait(false);
             (int self, ulong start) = ProcessIdentity.Current();
             File.WriteAllText(RunDirectories.Dom0PidPath(dir), string.Create(CultureInfo.InvariantCulture, $"{self} {start}\n"));
-            try
+            foreach (IDom0Service service in options.Services)
             {
-                foreach (IDom0Service service in options.Services)
-                {
-                    await service.StartAsync(dom0, cancellationToken).ConfigureAwait(false);
-                    dom0._started.Add(service);
-                    options.Log?.Invoke($"started {service.Name}");
-                }
+                await service.StartAsync(dom0, cancellationToken).ConfigureAwait(false);
+                dom0._started.Add(service);
+                options.Log?.Invoke($"started {service.Name}");
             }
-            catch
-            {
-                await dom0.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
-            dom0._reaper = dom0.ReapLoopAsync();
-            return dom0;
         }
-        catch when (daemon is null || host is null)
+        catch
         {
-            host?.Dispose();
-            runLock.Dispose();
+            await dom0.StopAsync(CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+        dom0._reaper = dom0.ReapLoopAsync();
+        return dom0;
     }
 
     /// <summary>dom0's home, as xen-init-dom0 writes it.</summary>
@@ -178,9 +183,11 @@ public sealed class Dom0Host : IAsyncDisposable
                 {
                     await ReapOnceAsync(_stop.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is XenStoreException or IOException or TimeoutException or ToolstackException)
+#pragma warning disable CA1031 // The reaper never dies of one bad pass: it says why and tries again next tick.
+                catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
                 {
-                    _options.Log?.Invoke($"reaper: {e.Message}");
+                    _options.Log?.Invoke($"reaper: {e.GetType().Name}: {e.Message}");
                 }
             }
         }
@@ -262,6 +269,7 @@ public sealed class Dom0Host : IAsyncDisposable
 
         if (Toolstack is not null)
         {
+            // Guests first, while their backends still run, so each sees its frontend close.
             using FileLock toolstackLock = await FileLock.AcquireAsync(RunDirectories.ToolstackLockPath(RunDirectory), TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             var guests = new List<(ushort Id, DomainInfo Info)>();
             for (uint id = 1; id < Host.MaxDomains; id++)

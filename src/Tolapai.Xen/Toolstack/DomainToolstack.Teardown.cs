@@ -76,16 +76,17 @@ public sealed partial class DomainToolstack
     {
         string home = XsPath.DomainPath(domid);
         // The backend paths come from the layout, not from the guest's (guest-writable) backend keys.
-        foreach (string type in await TryDirectoryAsync(home + "/device").ConfigureAwait(false))
+        // Only the types a backend may serve: anything else the guest made under device/ goes
+        // with its home, and its names are never used to build a path.
+        foreach (string type in (await TryDirectoryAsync(home + "/device").ConfigureAwait(false)).Where(SupportedDeviceTypes.Contains))
         {
             foreach (string dev in await TryDirectoryAsync(home + "/device/" + type).ConfigureAwait(false))
             {
-                if (!uint.TryParse(dev, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out uint devid)
-                    || !XsPath.IsValid(home + "/device/" + type, allowSpecial: false) || type.Contains('/', StringComparison.Ordinal))
+                if (dev.Length is > 0 and <= 9 && dev.All(char.IsAsciiDigit)
+                    && uint.TryParse(dev, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out uint devid))
                 {
-                    continue;
+                    await CloseDeviceAsync(domid, type, devid).ConfigureAwait(false);
                 }
-                await CloseDeviceAsync(domid, type, devid).ConfigureAwait(false);
             }
         }
         // Backend directories whose frontend is gone already (or never existed).
