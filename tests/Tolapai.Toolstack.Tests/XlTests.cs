@@ -115,4 +115,19 @@ public class XlTests
         Assert.Contains($"domain {domid} destroyed", dom0.Stderr, StringComparison.Ordinal);
         Assert.Contains("shutdown requested (poweroff)", File.ReadAllText(log), StringComparison.Ordinal); // not killed: it powered off
     }
+
+    [Fact]
+    public async Task A_hung_guest_is_killed_and_reaped_when_its_heartbeat_goes_stale()
+    {
+        await using Dom0Process dom0 = await Dom0Process.StartAsync(null, "--heartbeat-timeout-ms", "2000");
+        string dir = dom0.RunDirectory;
+        ushort domid = await Cli.CreateAsync(dir, [], [.. Cli.Domu, "--heartbeat-ms", "50"]);
+        await Wait.FileContainsAsync(Path.Combine(dir, $"dom{domid}.log"), "attached");
+        DomainInfo info = Info(dir, domid);
+        Assert.True(Xen.Toolstack.Signals.Send(info.Pid, info.StartTime, 19)); // SIGSTOP: alive but hung
+        await Wait.GoneAsync(info.Pid, info.StartTime);
+        await Wait.UntilAsync(() => Task.FromResult(dom0.Stderr.Contains($"reaped domain {domid}: heartbeat stale", StringComparison.Ordinal)), "the reaper's line");
+        using Host host = Host.Open(dir);
+        Assert.Null(host.Lookup(domid));
+    }
 }

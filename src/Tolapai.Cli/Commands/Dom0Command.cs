@@ -22,7 +22,8 @@ public static class Dom0Command
           --keep                     leave the run directory's files when stopping
           --max-domains N            domain slots, dom0 included (2..32752, default 32)
           --grace-ms MS              how long guests have to power off at shutdown (default 5000)
-          --heartbeat-timeout-ms MS  also reap guests whose heartbeat is older than MS (default: off)
+          --heartbeat-timeout-ms MS  also kill and reap guests whose heartbeat is older than MS
+                                     (default: off; must exceed a guest's start-up time)
 
         A second dom0 on the same DIR is refused (exit 1). A DIR left by a dom0 that was killed is
         recovered: its orphaned guests are killed and its files replaced.

@@ -22,6 +22,12 @@ internal static class ToolstackCommandSupport
         {
             throw new CommandLineException(e.Message, e);
         }
+        catch (TimeoutException e)
+        {
+            // A toolstack lock held too long: another xl, or a dom0 busy tearing guests down.
+            Console.Error.WriteLine($"tolapai: {e.Message.ReplaceLineEndings(" ")}");
+            return ExitCodes.Failure;
+        }
         catch (ToolstackException e)
         {
             Console.Error.WriteLine($"tolapai: {e.Message.ReplaceLineEndings(" ")}");

@@ -45,7 +45,11 @@ public sealed record Dom0Options
     /// <summary>How often the reaper looks for guests whose process died.</summary>
     public TimeSpan ReapInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>When set, a guest whose heartbeat is older than this is killed and reaped as hung.</summary>
+    /// <summary>
+    /// When set, a guest whose heartbeat is older than this is killed and reaped as hung. The
+    /// first heartbeat is the one the domain is created with, so this must be longer than a
+    /// guest takes to start and attach (a .NET guest: a second or more on a loaded machine).
+    /// </summary>
     public TimeSpan? HeartbeatTimeout { get; init; }
 
     /// <summary>How long guests have to power off when the dom0 stops before they are killed.</summary>
