@@ -55,6 +55,33 @@ public class BadInputTests(SharedDom0 shared) : IClassFixture<SharedDom0>
         Assert.Equal(homes, await xs.DirectoryAsync("/local/domain"));
     }
 
+    [Fact]
+    public async Task A_guest_command_whose_exec_fails_leaves_nothing_behind()
+    {
+        // Executable, but its interpreter does not exist: the launcher's exec fails (127).
+        string script = Path.Combine(Path.GetTempPath(), "tolapai-bad-guest-" + Guid.NewGuid().ToString("N")[..8]);
+        File.WriteAllText(script, "#!/nonexistent/interpreter\n");
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            await using XenStoreClient xs = await shared.Dom0.ConnectAsync();
+            string before = (await Cli.OkAsync(shared.RunDirectory, "xl", "list")).Stdout;
+            string[] homes = await xs.DirectoryAsync("/local/domain");
+            CliResult r = await Cli.RunAsync(shared.RunDirectory, "xl", "create", "--name", "doomed", "--", script);
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.Contains($"cannot start '{script}' (exit 127)", r.Stderr, StringComparison.Ordinal);
+            Assert.Equal(before, (await Cli.OkAsync(shared.RunDirectory, "xl", "list")).Stdout);
+            Assert.Equal(homes, await xs.DirectoryAsync("/local/domain"));
+            // Its device was written, then removed with it.
+            Assert.Empty(await xs.ExistsAsync("/local/domain/0/backend/ixp") ? await xs.DirectoryAsync("/local/domain/0/backend/ixp") : []);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
     [Theory]
     [InlineData("xl", "list")]
     [InlineData("xl", "destroy", "1")]
