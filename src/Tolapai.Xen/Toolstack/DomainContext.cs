@@ -159,7 +159,7 @@ public sealed class DomainContext : IAsyncDisposable
         {
             return;
         }
-        catch (XenStoreException)
+        catch (Exception e) when (e is XenStoreException or System.Threading.Channels.ChannelClosedException)
         {
             // The connection closed: released by the toolstack, or xenstored stopped.
         }
