@@ -86,7 +86,15 @@ public sealed partial class DomainToolstack
                 {
                     // Already exited.
                 }
-                await TeardownLockedAsync(domid).ConfigureAwait(false);
+                try
+                {
+                    await TeardownLockedAsync(domid).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is XenStoreException or IOException)
+                {
+                    // The error that stopped the build is the one to report; what is left of
+                    // the domain (its process is gone) is finished by the dom0's reaper.
+                }
             }
         }
     }

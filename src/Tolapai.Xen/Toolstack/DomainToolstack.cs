@@ -163,8 +163,17 @@ public sealed partial class DomainToolstack : IAsyncDisposable
         }
     }
 
-    private Task<FileLock> LockAsync(CancellationToken cancellationToken) =>
-        FileLock.AcquireAsync(RunDirectories.ToolstackLockPath(RunDirectory), LockTimeout, cancellationToken);
+    private async Task<FileLock> LockAsync(CancellationToken cancellationToken)
+    {
+        FileLock held = await FileLock.AcquireAsync(RunDirectories.ToolstackLockPath(RunDirectory), LockTimeout, cancellationToken).ConfigureAwait(false);
+        // The lock may have been waited for while the dom0 stopped: then there is no host to build on.
+        if (_ownsHost && !RunDirectories.IsDom0Running(RunDirectory))
+        {
+            held.Dispose();
+            throw new ToolstackException($"no dom0 running on {RunDirectory} (it stopped)");
+        }
+        return held;
+    }
 
     private static string Id(uint v) => v.ToString(CultureInfo.InvariantCulture);
 
