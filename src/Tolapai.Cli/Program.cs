@@ -45,6 +45,10 @@ public static class Program
         {
             "-h" or "--help" or "help" => PrintUsage(),
             "cipher" => CipherCommand.Run(args.AsSpan(1)),
+            "dom0" => Dom0Command.Run(args.AsSpan(1)),
+            "xl" => XlCommand.Run(args.AsSpan(1)),
+            "xenstore" => XenStoreCommand.Run(args.AsSpan(1)),
+            "domu" => DomuCommand.Run(args.AsSpan(1)),
             _ => throw new CommandLineException($"unknown command '{args[0]}' (try 'tolapai --help')"),
         };
     }
@@ -68,6 +72,14 @@ public static class Program
         commands:
           cipher --local --alg ALG --key HEX [--iv HEX] [--decrypt] [--in FILE] [--out FILE]
                  DES/3DES (ECB, CBC, CTR) over a file or stdin, as 'openssl enc -nopad' does
+          dom0 [--run-dir DIR] [--keep] [--max-domains N]
+                 runs a host's dom0 (hypervisor region, xenstored, reaper) until SIGINT/SIGTERM
+          xl create|list|destroy|device-add ...
+                 the toolstack: guest domains on a running dom0
+          xenstore read|write|rm|exists|list|ls|chmod|watch ...
+                 a XenStore client on the dom0's socket
+          domu [idle]
+                 the guest program that 'xl create -- tolapai domu' starts
 
         'tolapai <command> --help' describes a command.
         """;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.Toolstack;
 using Tolapai.Xen.XenStore;
 using Tolapai.Xen.Xenbus;
 
@@ -14,6 +15,18 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        if (args is ["xl-frontend" or "xl-frontend-closes"])
+        {
+            try
+            {
+                return await XlFrontend(closes: args[0] == "xl-frontend-closes");
+            }
+            catch (Exception e)
+            {
+                Say($"FAIL {e}");
+                return 1;
+            }
+        }
         if (args.Length != 5)
         {
             Console.Error.WriteLine("usage: Tolapai.XenStore.TestChild <guest|hostile|frontend-closes|frontend-waits> RUNDIR DOMID GFN PORT");
@@ -99,6 +112,38 @@ public static class Program
         if (closes)
             Ok(await front.SwitchStateAsync(XenbusState.Closing));
         Ok(await front.WaitForPeerStateAsync(XenbusState.Closed, wait));
+        Check(front.State == XenbusState.Closed, $"frontend ended {front.State}");
+        Say("DONE");
+        return 0;
+    }
+
+    /// <summary>
+    /// A guest started by 'tolapai xl create': attaches from its start info (DomainContext), runs
+    /// the ixp frontend of device 0 to Connected, then closes it itself (closes) or when the
+    /// toolstack asks the domain to power off, or waits for the backend to close.
+    /// </summary>
+    private static async Task<int> XlFrontend(bool closes)
+    {
+        TimeSpan wait = TimeSpan.FromSeconds(20);
+        await using DomainContext domain = await DomainContext.AttachAsync();
+        await using XenbusDriver front = await XenbusDriver.OpenFrontendAsync(domain.XenStore, domain.DomId, "ixp", 0);
+        Ok(await front.WaitForPeerStateAsync(XenbusState.InitWait, wait));
+        await front.WriteKeyAsync("ring-ref", "8");
+        await front.WriteKeyAsync("event-channel", "3");
+        Ok(await front.SwitchStateAsync(XenbusState.Initialised));
+        Ok(await front.WaitForPeerStateAsync(XenbusState.Connected, wait));
+        Ok(await front.SwitchStateAsync(XenbusState.Connected));
+        Say("CONNECTED");
+        if (closes)
+            Ok(await front.SwitchStateAsync(XenbusState.Closing));
+        Task<XenbusResult> closed = front.WaitForPeerStateAsync(XenbusState.Closed, TimeSpan.FromSeconds(60));
+        if (await Task.WhenAny(closed, domain.ShutdownRequested) != closed)
+        {
+            // Powered off by the toolstack: close the device first, as a Linux guest's frontend does.
+            Say($"SHUTDOWN {await domain.ShutdownRequested}");
+            Ok(await front.SwitchStateAsync(XenbusState.Closing));
+        }
+        Ok(await closed);
         Check(front.State == XenbusState.Closed, $"frontend ended {front.State}");
         Say("DONE");
         return 0;

@@ -47,6 +47,7 @@ public sealed class XenStoreClient : IAsyncDisposable
     private readonly Socket _socket;
     private readonly SemaphoreSlim _one = new(1, 1);
     private readonly Channel<XsWatchEvent> _events = Channel.CreateUnbounded<XsWatchEvent>();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Channel<XsWatchEvent>> _routes = new(StringComparer.Ordinal);
     private readonly Task _reader;
     private TaskCompletionSource<XsReply>? _pending;
     private uint _reqId;
@@ -95,8 +96,26 @@ public sealed class XenStoreClient : IAsyncDisposable
         return new XenStoreClient(theirs) { _ring = pump };
     }
 
-    /// <summary>Watch events, in the order the daemon sent them.</summary>
+    /// <summary>Watch events, in the order the daemon sent them (except those of tokens given to <see cref="RouteWatchEvents"/>).</summary>
     public ChannelReader<XsWatchEvent> WatchEvents => _events.Reader;
+
+    /// <summary>
+    /// From now on, events of watches with <paramref name="token"/> go to the returned reader
+    /// instead of <see cref="WatchEvents"/>, as Linux's xenbus hands each event to the watch
+    /// that registered its token: one component of a guest (the shutdown watch) can keep its
+    /// events apart from another reading <see cref="WatchEvents"/> (a Xenbus driver) on the one
+    /// ring a guest has. Call before <see cref="WatchAsync"/>, so the event at set is routed too.
+    /// </summary>
+    public ChannelReader<XsWatchEvent> RouteWatchEvents(string token)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(token);
+        var channel = Channel.CreateUnbounded<XsWatchEvent>();
+        if (!_routes.TryAdd(token, channel))
+            throw new InvalidOperationException($"watch token '{token}' is routed already");
+        if (Interlocked.CompareExchange(ref _dead, 0, 0) != 0)
+            channel.Writer.TryComplete(new XenStoreException("connection to xenstored closed"));
+        return channel.Reader;
+    }
 
     /// <summary>Sends one request and returns the reply as it is, error or not.</summary>
     public Task<XsReply> SendAsync(XsMessageType type, ReadOnlyMemory<byte> payload, uint txId = 0, CancellationToken cancellationToken = default) =>
@@ -251,7 +270,8 @@ public sealed class XenStoreClient : IAsyncDisposable
                 if (h.Type == (uint)XsMessageType.WatchEvent)
                 {
                     string[] parts = Split(payload);
-                    _events.Writer.TryWrite(new XsWatchEvent(parts.Length > 0 ? parts[0] : "", parts.Length > 1 ? parts[1] : ""));
+                    var ev = new XsWatchEvent(parts.Length > 0 ? parts[0] : "", parts.Length > 1 ? parts[1] : "");
+                    (_routes.TryGetValue(ev.Token, out Channel<XsWatchEvent>? route) ? route : _events).Writer.TryWrite(ev);
                     continue;
                 }
                 Interlocked.Exchange(ref _pending, null)?.TrySetResult(new XsReply(h, payload));
@@ -265,6 +285,8 @@ public sealed class XenStoreClient : IAsyncDisposable
         Interlocked.Exchange(ref _dead, 1);
         Interlocked.Exchange(ref _pending, null)?.TrySetException(closed);
         _events.Writer.TryComplete(closed);
+        foreach (Channel<XsWatchEvent> route in _routes.Values)
+            route.Writer.TryComplete(closed);
     }
 
     private async Task<bool> ReadExactlyAsync(Memory<byte> buffer)

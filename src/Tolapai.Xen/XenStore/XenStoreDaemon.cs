@@ -31,6 +31,7 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
     private Socket? _listener;
     private Task? _acceptLoop;
     private uint _nextTransactionId;
+    private int _disposed;
 
     /// <summary>A daemon with no socket yet (guest channels only); see <see cref="Start"/>.</summary>
     /// <param name="options">Quotas; Xen's defaults when null.</param>
@@ -177,9 +178,11 @@ public sealed partial class XenStoreDaemon : IAsyncDisposable
             return domid == 0 || _domains.ContainsKey(domid);
     }
 
-    /// <summary>Stops listening, closes every connection, removes the socket file.</summary>
+    /// <summary>Stops listening, closes every connection, removes the socket file. A second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         if (_acceptLoop is not null)

@@ -1,0 +1,132 @@
+using System.Globalization;
+using Tolapai.Cli.CommandLine;
+using Tolapai.Xen.Toolstack;
+
+namespace Tolapai.Cli.Commands;
+
+/// <summary>
+/// <c>tolapai domu</c>: the guest program that <c>tolapai xl create</c> starts. It attaches to
+/// its domain from the start info in its environment and runs a workload (a subcommand) until
+/// the toolstack asks it to power off or it gets SIGTERM/SIGINT.
+/// </summary>
+public static class DomuCommand
+{
+    /// <summary>The usage text.</summary>
+    public const string Usage = """
+        usage: tolapai xl create [...] -- tolapai domu [idle] [--heartbeat-ms MS]
+
+        The guest program. Started by 'tolapai xl create', it reads its start info
+        (TOLAPAI_RUN_DIR, TOLAPAI_DOMID, TOLAPAI_XENSTORE_GFN, TOLAPAI_XENSTORE_PORT), maps its
+        memory, connects to xenstored over its own xenstore ring, advertises
+        control/feature-poweroff, heartbeats, and runs its workload:
+
+          idle   (default) does nothing until told to stop
+
+        It exits 0 when the toolstack writes control/shutdown (poweroff, halt, reboot: 'xl destroy'
+        or the dom0 stopping) or on SIGTERM/SIGINT; 1 when xenstored goes away or attaching fails;
+        2 when not started by 'xl create' or on bad usage.
+
+          --heartbeat-ms MS   heartbeat period in the domain table (default 1000)
+        """;
+
+    private static readonly OptionParser Parser = new(flags: [], valued: ["heartbeat-ms"]);
+
+    /// <summary>The workloads, by subcommand name.</summary>
+    private static readonly Dictionary<string, Func<DomainContext, CancellationToken, Task<int>>> Workloads = new(StringComparer.Ordinal)
+    {
+        ["idle"] = IdleAsync,
+    };
+
+    /// <summary>Runs the command on the words after <c>domu</c>.</summary>
+    public static int Run(ReadOnlySpan<string> args)
+    {
+        if (OptionParser.WantsHelp(args))
+        {
+            Console.Out.WriteLine(Usage);
+            return ExitCodes.Success;
+        }
+        string workload = "idle";
+        if (args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            workload = args[0];
+            args = args[1..];
+        }
+        if (!Workloads.TryGetValue(workload, out Func<DomainContext, CancellationToken, Task<int>>? body))
+            throw new CommandLineException($"unknown domu workload '{workload}' (known: {string.Join(", ", Workloads.Keys)})");
+        ParsedOptions o = Parser.Parse(args);
+        TimeSpan heartbeat = TimeSpan.FromMilliseconds(o.Get("heartbeat-ms") is { } h ? CommandWords.Number("--heartbeat-ms", h, 10, 600_000) : 1000);
+        GuestStartInfo info;
+        try
+        {
+            info = GuestStartInfo.FromEnvironment();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new CommandLineException(e.Message, e);
+        }
+        return ToolstackCommandSupport.Run(() => RunAsync(info, heartbeat, body));
+    }
+
+    private static async Task<int> RunAsync(GuestStartInfo info, TimeSpan heartbeat, Func<DomainContext, CancellationToken, Task<int>> body)
+    {
+        using var signals = new ToolstackCommandSupport.SignalScope();
+        DomainContext domain;
+        try
+        {
+            domain = await DomainContext.AttachAsync(info, heartbeat).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or ArgumentOutOfRangeException)
+        {
+            Console.Error.WriteLine($"domu: cannot attach to domain {info.DomId.ToString(CultureInfo.InvariantCulture)}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        await using (domain.ConfigureAwait(false))
+        {
+            // Read over the ring: what this domain may see of its own home.
+            string[] home = await domain.XenStore.DirectoryAsync(Xen.XenStore.XsPath.DomainPath(domain.DomId)).ConfigureAwait(false);
+            Log($"domain {domain.DomId.ToString(CultureInfo.InvariantCulture)} '{domain.Name}' attached (pid {Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}, "
+                + $"xenstore ring gfn {info.XenStoreFrame.ToString(CultureInfo.InvariantCulture)} port {info.XenStorePort.ToString(CultureInfo.InvariantCulture)}); home: {string.Join(' ', home)}");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(signals.Token);
+            Task<int> work = body(domain, stop.Token);
+            Task first = await Task.WhenAny(work, domain.ShutdownRequested, Task.Delay(Timeout.Infinite, signals.Token)).ConfigureAwait(false);
+            await stop.CancelAsync().ConfigureAwait(false);
+            int code = await work.ConfigureAwait(false);
+            if (first == domain.ShutdownRequested)
+            {
+                string request = await domain.ShutdownRequested.ConfigureAwait(false);
+                if (request == "disconnected")
+                {
+                    Log("xenstored went away: stopping");
+                    return ExitCodes.Failure;
+                }
+                Log($"shutdown requested ({request}): stopping");
+                return ExitCodes.Success;
+            }
+            if (first != work)
+            {
+                Log($"{signals.Signal}: stopping");
+                return ExitCodes.Success;
+            }
+            return code;
+        }
+    }
+
+    private static async Task<int> IdleAsync(DomainContext domain, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+        return ExitCodes.Success;
+    }
+
+    private static void Log(string line)
+    {
+        Console.Out.WriteLine("domu: " + line);
+        Console.Out.Flush();
+    }
+}
