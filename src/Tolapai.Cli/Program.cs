@@ -49,6 +49,7 @@ public static class Program
             "xl" => XlCommand.Run(args.AsSpan(1)),
             "xenstore" => XenStoreCommand.Run(args.AsSpan(1)),
             "domu" => DomuCommand.Run(args.AsSpan(1)),
+            "trace" => TraceCommand.Run(args.AsSpan(1)),
             _ => throw new CommandLineException($"unknown command '{args[0]}' (try 'tolapai --help')"),
         };
     }
@@ -80,6 +81,8 @@ public static class Program
                  a XenStore client on the dom0's socket
           domu [idle]
                  the guest program that 'xl create -- tolapai domu' starts
+          trace [--run-dir DIR | --pid PID,...] [--duration S] [--out DIR]
+                 EventPipe traces of a host's dom0 and guests; 'trace report FILE...' summarises
 
         'tolapai <command> --help' describes a command.
         """;
