@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Tolapai.Diagnostics;
 using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.Interop;
 
@@ -58,17 +59,30 @@ public sealed unsafe class EventChannelPort
     /// </summary>
     public WaitResult Wait(int spinBudget, TimeSpan timeout)
     {
+        // Timestamps only when someone traces park/wake: otherwise the spin loop stays as it was.
+        long spinStart = DataPlaneEventSource.Log.IsEnabled(System.Diagnostics.Tracing.EventLevel.Informational, DataPlaneKeywords.Waiting) ? Host.MonotonicNanoseconds() : 0;
         for (int i = 0; i < spinBudget; i++)
         {
             if (TryConsume())
             {
+                DataPlaneCounters.OnWait(parked: false);
                 return WaitResult.NotifiedSpinning;
             }
 
             Thread.SpinWait(1);
         }
 
-        return Park(timeout);
+        DataPlaneCounters.OnWait(parked: true);
+        if (spinStart == 0)
+        {
+            return Park(timeout);
+        }
+
+        long parkStart = Host.MonotonicNanoseconds();
+        DataPlaneEventSource.Log.Parked(DomId, (int)Port, parkStart - spinStart);
+        WaitResult result = Park(timeout);
+        DataPlaneEventSource.Log.Woken(DomId, (int)Port, Host.MonotonicNanoseconds() - parkStart);
+        return result;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -61,6 +61,7 @@ public sealed unsafe partial class GrantMapper
         GrantStatus status = Pin(guestDomid, gref, readOnly, out byte* page, out uint generation);
         if (status != GrantStatus.Okay)
         {
+            Tolapai.Diagnostics.DataPlaneEventSource.Log.GrantMapFailed(LocalDomId, guestDomid, (int)gref, (int)status);
             return status;
         }
 

@@ -107,6 +107,7 @@ public sealed unsafe partial class Host
         }
 
         Interlocked.Increment(ref peer->Notifies);
+        Tolapai.Diagnostics.DataPlaneEventSource.Log.NotifySent(domid, (int)port);
         // Full fence: pending=1 is visible before we read parked (pairs with the waiter's
         // parked=1 then read pending).
         if (Interlocked.Exchange(ref peer->Pending, 1) == 0 && Volatile.Read(ref peer->Parked) != 0)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Tolapai.Diagnostics;
 
 namespace Tolapai.Xen.Ring;
 
@@ -62,6 +63,12 @@ public sealed unsafe class BackRing<TRequest, TResponse>
 
     /// <summary>RING_SIZE.</summary>
     public uint Size { get; }
+
+    /// <summary>Domain named in this ring's diagnostic events (the owner sets it; -1 when unset).</summary>
+    public int DiagnosticDomain { get; set; } = -1;
+
+    /// <summary>Event-channel port named in this ring's diagnostic events (-1 when unset).</summary>
+    public int DiagnosticPort { get; set; } = -1;
 
     /// <summary>req_cons.</summary>
     public uint RequestConsumer => _reqCons;
@@ -157,7 +164,14 @@ public sealed unsafe class BackRing<TRequest, TResponse>
         Volatile.Write(ref _sring->RspProd, next);
         // Full fence: rsp_prod is visible before rsp_event is read (pairs with the frontend's final check).
         Interlocked.MemoryBarrier();
-        return SharedRing.NeedsNotify(old, next, Volatile.Read(ref _sring->RspEvent));
+        bool notify = SharedRing.NeedsNotify(old, next, Volatile.Read(ref _sring->RspEvent));
+        DataPlaneCounters.OnNotify(notify);
+        if (!notify)
+        {
+            DataPlaneEventSource.Log.NotifySuppressed(DiagnosticDomain, DiagnosticPort);
+        }
+
+        return notify;
     }
 
     /// <summary>

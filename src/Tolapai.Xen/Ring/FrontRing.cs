@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Tolapai.Diagnostics;
 
 namespace Tolapai.Xen.Ring;
 
@@ -46,6 +47,12 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
 
     /// <summary>RING_SIZE: entries in the ring.</summary>
     public uint Size { get; }
+
+    /// <summary>Domain named in this ring's diagnostic events (the owner sets it; -1 when unset).</summary>
+    public int DiagnosticDomain { get; set; } = -1;
+
+    /// <summary>Event-channel port named in this ring's diagnostic events (-1 when unset).</summary>
+    public int DiagnosticPort { get; set; } = -1;
 
     /// <summary>Bytes per entry (the request/response union).</summary>
     public int EntrySize => _entrySize;
@@ -117,7 +124,15 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
         // backend's final check (req_event store, fence, req_prod load). Without it both sides
         // can miss each other and the backend sleeps on work.
         Interlocked.MemoryBarrier();
-        return SharedRing.NeedsNotify(old, next, Volatile.Read(ref _sring->ReqEvent));
+        bool notify = SharedRing.NeedsNotify(old, next, Volatile.Read(ref _sring->ReqEvent));
+        DataPlaneCounters.OnNotify(notify);
+        DataPlaneCounters.SampleRingOccupancy(next - _rspCons);
+        if (!notify)
+        {
+            DataPlaneEventSource.Log.NotifySuppressed(DiagnosticDomain, DiagnosticPort);
+        }
+
+        return notify;
     }
 
     /// <summary>RING_PUSH_REQUESTS: publishes without the notify check (release store).</summary>

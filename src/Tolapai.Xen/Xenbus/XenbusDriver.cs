@@ -298,6 +298,7 @@ public sealed class XenbusDriver : IAsyncDisposable
                 bool committed = await _client.TransactionEndAsync(tx, commit: true).WaitAsync(OperationTimeout).ConfigureAwait(false);
                 if (committed)
                 {
+                    Tolapai.Diagnostics.DataPlaneEventSource.Log.XenbusStateChanged(Path, (int)from, (int)to);
                     lock (_lock)
                     {
                         _state = to;
