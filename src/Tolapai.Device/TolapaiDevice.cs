@@ -136,6 +136,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 Errors = c.Errors + Volatile.Read(ref e.Errors),
                 Scattered = c.Scattered + Volatile.Read(ref e.Scattered),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
+                ExecuteSeconds = c.ExecuteSeconds + ((double)Volatile.Read(ref e.ExecuteTicks) / System.Diagnostics.Stopwatch.Frequency),
             };
         }
 
@@ -202,4 +203,7 @@ public readonly record struct DeviceCounters
 
     /// <summary>Times an engine parked.</summary>
     public long Parks { get; init; }
+
+    /// <summary>Seconds the engines spent running batches (wall clock, summed over engines).</summary>
+    public double ExecuteSeconds { get; init; }
 }

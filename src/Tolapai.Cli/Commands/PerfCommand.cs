@@ -144,7 +144,7 @@ public static class PerfCommand
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cycles/op counts {report.Clock} ticks ({report.ClockHz / 1e9:F3} GHz) over the wall-clock run, divided by the responses"));
             DeviceCounters counters = device.QueryCounters();
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"device: {counters.Requests} requests in {counters.Batches} batches ({(counters.Batches == 0 ? 0 : (double)counters.Requests / counters.Batches):F1} per batch), {counters.Errors} errors, {counters.Scattered} scattered, {counters.Parks} engine parks"));
+                $"device: {counters.Requests} requests in {counters.Batches} batches ({(counters.Batches == 0 ? 0 : (double)counters.Requests / counters.Batches):F1} per batch), {counters.Errors} errors, {counters.Scattered} scattered, {counters.Parks} engine parks, {counters.ExecuteSeconds:F3} s running batches"));
 
             CipherPerfResult? at = report.Results.LastOrDefault(r => r.Size == 4096) ?? report.Results.MaxBy(r => r.Size);
             KernelBaselineResult kernel = KernelBaseline.Measure(alg, options.Direction, at!.Size, options.Depth, at.Ops * (long)at.Size, options.Seed);

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Tolapai.Device;
 using Tolapai.Device.Dma;
@@ -307,7 +306,6 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         return total;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int Drain(int max)
     {
         int n = 0;

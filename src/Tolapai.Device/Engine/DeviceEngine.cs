@@ -78,6 +78,9 @@ internal sealed unsafe partial class DeviceEngine
     /// <summary>Times the engine parked on its doorbell.</summary>
     public long Parks;
 
+    /// <summary>Stopwatch ticks spent running batches and writing their responses.</summary>
+    public long ExecuteTicks;
+
     public void Start() => _thread.Start();
 
     public void Stop()
@@ -114,8 +117,10 @@ internal sealed unsafe partial class DeviceEngine
             }
 
             idleSince = 0;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             Execute();
             Respond(n);
+            ExecuteTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
         }
     }
 
