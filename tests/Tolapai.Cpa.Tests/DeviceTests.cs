@@ -417,6 +417,43 @@ public sealed unsafe class DeviceTests
     }
 
     [Fact]
+    public void A_file_backed_region_works_and_disposing_an_instance_returns_its_sessions_and_frames()
+    {
+        string dir = Directory.CreateTempSubdirectory("tolapai-device-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "device");
+            using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 8, RingPairs = 1, RegionPath = path });
+            Assert.Equal(device.Region.Size, new FileInfo(path).Length);
+            Assert.Equal(RegionLayout.Magic, BitConverter.ToUInt32(File.ReadAllBytes(path), 0));
+            Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+            Assert.Equal(CpaStatus.Resource, NativeCyInstance.Create(device, CompletionMode.Polling, out _));
+            var done = new Completions();
+            Assert.Equal(CpaStatus.Success, inst!.InitSession(Setup(SymCipherAlgorithm.DesCbc, SymCipherDirection.Encrypt, new byte[8]), done.Callback, out CySymSession? session));
+            Assert.Equal(CpaStatus.Success, inst.AllocateBufferList([5000, 64], out BufferList? list));
+            Assert.Equal(3, device.Dma.RegisteredFrames);
+            Assert.Equal(1, device.SessionCount);
+            Assert.Equal(CpaStatus.Success, inst.PerformOp(null, new SymOpData { Session = session, Iv = new byte[8], MessageLenToCipher = 5064 }, list!, list!));
+            inst.Dispose();
+
+            // The operation in flight completed before the memory went; then everything was returned.
+            Assert.Equal(1, done.Count);
+            Assert.Equal(0, device.Dma.RegisteredFrames);
+            Assert.Equal(0, device.SessionCount);
+            Assert.True(list!.IsFreed);
+            Assert.Equal(CpaStatus.Fail, inst.InitSession(Setup(SymCipherAlgorithm.DesCbc, SymCipherDirection.Encrypt, new byte[8]), done.Callback, out _));
+
+            // The ring pair is free again.
+            Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? again));
+            again!.Dispose();
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Histogram_percentiles_are_within_their_bucket()
     {
         var h = new LatencyHistogram();

@@ -14,6 +14,9 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
 {
     private readonly Completion[] _queue;
     private readonly int _mask;
+    private readonly Lock _control = new();
+    private readonly HashSet<BufferList> _lists = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<SoftwareSession> _sessions = [];
     private int _head;
     private int _tail;
 
@@ -65,12 +68,26 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
     /// <inheritdoc/>
     protected override CpaStatus InitSessionCore(in SymSessionSetupData setup, SymCallback? callback, out CySymSession? session)
     {
-        session = new SoftwareSession(this, setup, callback, DesKeySchedule.Create(setup.Key.Span));
+        var s = new SoftwareSession(this, setup, callback, DesKeySchedule.Create(setup.Key.Span));
+        lock (_control)
+        {
+            _sessions.Add(s);
+        }
+
+        session = s;
         return CpaStatus.Success;
     }
 
     /// <inheritdoc/>
-    protected override void RemoveSessionCore(CySymSession session) => ((SoftwareSession)session).Key.Dispose();
+    protected override void RemoveSessionCore(CySymSession session)
+    {
+        lock (_control)
+        {
+            _sessions.Remove((SoftwareSession)session);
+        }
+
+        ((SoftwareSession)session).Key.Dispose();
+    }
 
     /// <inheritdoc/>
     protected override CpaStatus SubmitCore(in SymRequest request)
@@ -109,16 +126,54 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
         }
 
         bufferList = new BufferList(this, buffers);
+        lock (_control)
+        {
+            _lists.Add(bufferList);
+        }
+
         return CpaStatus.Success;
     }
 
     /// <inheritdoc/>
     protected override void FreeBufferListCore(BufferList bufferList)
     {
+        lock (_control)
+        {
+            _lists.Remove(bufferList);
+        }
+
         foreach (FlatBuffer b in bufferList.Buffers)
         {
             NativeMemory.AlignedFree(b.Data);
         }
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        BufferList[] lists;
+        SoftwareSession[] sessions;
+        lock (_control)
+        {
+            lists = [.. _lists];
+            sessions = [.. _sessions];
+            _sessions.Clear();
+        }
+
+        foreach (BufferList list in lists)
+        {
+            if (list.MarkFreed())
+            {
+                FreeBufferListCore(list);
+            }
+        }
+
+        foreach (SoftwareSession session in sessions)
+        {
+            session.Key.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 
     private readonly record struct Completion(SymCallback Callback, object? Tag, CySymSession Session, BufferList Destination);
