@@ -166,7 +166,10 @@ public sealed unsafe class TolapaiDevice : IDisposable
     internal void RingDeviceDoorbell(bool force = false)
     {
         uint* bell = (uint*)Region.Doorbells;
-        if (force || Volatile.Read(ref bell[1]) != 0)
+
+        // Only the first submitter after the engine announced sleep pays for the wake-up:
+        // taking "sleeping" back to 0 makes the next ones see an awake engine.
+        if (force || (Volatile.Read(ref bell[1]) != 0 && Interlocked.Exchange(ref bell[1], 0u) != 0))
         {
             Interlocked.Increment(ref bell[0]);
             Futex.Wake(&bell[0], int.MaxValue);

@@ -5,6 +5,7 @@ using Tolapai.Cli.CommandLine;
 using Tolapai.Cpa;
 using Tolapai.Cpa.Native;
 using Tolapai.Cpa.Sample;
+using Tolapai.Cpa.Software;
 using Tolapai.Device;
 
 namespace Tolapai.Cli.Commands;
@@ -18,7 +19,7 @@ public static class PerfCommand
 {
     /// <summary>The usage text of <c>tolapai perf</c>.</summary>
     public const string Usage = """
-        usage: tolapai perf --mode native [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
+        usage: tolapai perf --mode native|software [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
                             [--engines E] [--ring N] [--coherence strict|fast] [--completion poll|interrupt]
                             [--warmup N] [--seed N] [--json FILE]
 
@@ -29,6 +30,7 @@ public static class PerfCommand
         and the ratio engine/kernel at 4096 bytes.
 
           --mode native        the dom0 driver on the emulated device, in this process
+          --mode software      the software binding (kernels in this thread, no device)
                                ('split', the default, needs the split driver: not in this build)
           --alg ALG            des-ecb, des-cbc, 3des-ecb, 3des-cbc (default), 3des-ctr
           --decrypt            decrypt sessions instead of encrypt
@@ -68,9 +70,9 @@ public static class PerfCommand
             throw new CommandLineException("perf --mode split needs the split driver (dom0 host, guest, ixp frontend and backend), which is not in this build; use --mode native");
         }
 
-        if (mode != "native")
+        if (mode is not ("native" or "software"))
         {
-            throw new CommandLineException($"unknown --mode '{mode}' (native or split)");
+            throw new CommandLineException($"unknown --mode '{mode}' (native, software or split)");
         }
 
         string algName = o.Get("alg") ?? "3des-cbc";
@@ -120,8 +122,17 @@ public static class PerfCommand
             throw new CommandLineException($"--json '{jsonPath}' is not a file name");
         }
 
-        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Engines = engines, RingEntries = ring, Coherence = coherence, RingPairs = 1 });
-        if (NativeCyInstance.Create(device, completion, out NativeCyInstance? instance) != CpaStatus.Success)
+        using TolapaiDevice? device = mode == "native" ? TolapaiDevice.Create(new DeviceOptions { Engines = engines, RingEntries = ring, Coherence = coherence, RingPairs = 1 }) : null;
+        ICySymInstance instance;
+        if (device is null)
+        {
+            instance = new SoftwareCyInstance(completion, queueDepth: (int)Math.Min(1 << 30, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Depth)));
+        }
+        else if (NativeCyInstance.Create(device, completion, out NativeCyInstance? native) == CpaStatus.Success)
+        {
+            instance = native!;
+        }
+        else
         {
             throw new IOException("no ring pair free on the device");
         }
@@ -129,12 +140,12 @@ public static class PerfCommand
         using (instance)
         {
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"perf native  {algName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  ops {options.Ops}  depth {options.Depth}  engines {engines}  ring {ring}  coherence {coherence.ToString().ToLowerInvariant()}  completion {(completion == CompletionMode.Polling ? "poll" : "interrupt")}  kernel {Kernels.Des.DesCipher.Best}"));
+                $"perf {mode}  {algName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  ops {options.Ops}  depth {options.Depth}  engines {engines}  ring {ring}  coherence {coherence.ToString().ToLowerInvariant()}  completion {(completion == CompletionMode.Polling ? "poll" : "interrupt")}  kernel {Kernels.Des.DesCipher.Best}"));
             Console.Out.WriteLine(" responses    size   cycles/op      Mbit/s       ops/s     p50 ns     p99 ns   p99.9 ns     max ns  retries  verified");
             CipherPerfReport report;
             try
             {
-                report = CipherPerf.Run(instance!, options, r => Console.Out.WriteLine(Row(r)));
+                report = CipherPerf.Run(instance, options, r => Console.Out.WriteLine(Row(r)));
             }
             catch (CipherPerfException ex)
             {
@@ -142,9 +153,12 @@ public static class PerfCommand
             }
 
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cycles/op counts {report.Clock} ticks ({report.ClockHz / 1e9:F3} GHz) over the wall-clock run, divided by the responses"));
-            DeviceCounters counters = device.QueryCounters();
-            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            DeviceCounters counters = device?.QueryCounters() ?? default;
+            if (device is not null)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"device: {counters.Requests} requests in {counters.Batches} batches ({(counters.Batches == 0 ? 0 : (double)counters.Requests / counters.Batches):F1} per batch), {counters.Errors} errors, {counters.Scattered} scattered, {counters.Parks} engine parks, {counters.ExecuteSeconds:F3} s running batches"));
+            }
 
             CipherPerfResult? at = report.Results.LastOrDefault(r => r.Size == 4096) ?? report.Results.MaxBy(r => r.Size);
             KernelBaselineResult kernel = KernelBaseline.Measure(alg, options.Direction, at!.Size, options.Depth, at.Ops * (long)at.Size, options.Seed);
@@ -158,7 +172,7 @@ public static class PerfCommand
             {
                 var json = new PerfJson
                 {
-                    Mode = "native",
+                    Mode = mode,
                     Engines = engines,
                     RingEntries = ring,
                     Coherence = coherence.ToString().ToLowerInvariant(),
