@@ -369,11 +369,14 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     private int Drain(int max)
     {
         int n = 0;
-        while (n < max && _queue.TryTakeResponse(out DeviceResponse rsp))
+        while (n < max && _queue.TryPeekResponse(out DeviceResponse rsp))
         {
+            // Copy and clear the record before the slot is given back: from then on the
+            // submitting thread may reuse it.
             ref InFlight slot = ref _inFlight[rsp.Index & _mask];
             InFlight op = slot;
             slot = default;
+            _queue.ConsumeResponse();
             n++;
             Complete(op.Callback, op.Tag, op.Session, rsp.Status == DeviceStatus.Ok ? CpaStatus.Success : CpaStatus.Fail, op.Destination);
         }
