@@ -52,6 +52,9 @@ public sealed unsafe class TolapaiDevice : IDisposable
     /// <summary>The ring region.</summary>
     public DeviceRegion Region { get; }
 
+    /// <summary>True once disposed (engines stopped, region freed): drivers must not touch the region any more.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     /// <summary>Sessions held now.</summary>
     public int SessionCount => Sessions.Count;
 
