@@ -35,7 +35,7 @@ public static class PerfCommand
           --alg ALG            des-ecb, des-cbc, 3des-ecb, 3des-cbc (default), 3des-ctr
           --decrypt            decrypt sessions instead of encrypt
           --sizes LIST         packet sizes in bytes (default 64,128,256,512,1024,2048,4096)
-          --ops N              operations per size (default 20000)
+          --ops N              operations per size (default 50000)
           --depth Q            operations in flight (default 256)
           --engines E          device engine threads (default 1)
           --ring N             request ring entries, a power of two (default 512)
@@ -86,7 +86,7 @@ public static class PerfCommand
             Algorithm = alg,
             Direction = o.Has("decrypt") ? SymCipherDirection.Decrypt : SymCipherDirection.Encrypt,
             Sizes = o.Get("sizes") is { } sizes ? ParseSizes(sizes) : CipherPerfOptions.DefaultSizes,
-            Ops = Int(o, "ops", 20000, 1, 100_000_000),
+            Ops = Int(o, "ops", 50000, 1, 100_000_000),
             Depth = Int(o, "depth", 256, 1, 65536),
             WarmupOps = Int(o, "warmup", 2000, 0, 100_000_000),
             Seed = Int(o, "seed", 1, int.MinValue, int.MaxValue),

@@ -98,6 +98,7 @@ internal sealed unsafe partial class DeviceEngine
     private void Loop()
     {
         long idleSince = 0;
+        uint idleSpins = 0;
         while (!_stop)
         {
             int n = Gather();
@@ -112,6 +113,12 @@ internal sealed unsafe partial class DeviceEngine
                 {
                     Park();
                     idleSince = 0;
+                }
+                else if ((++idleSpins & 15) == 0)
+                {
+                    // Give the core away now and then: when the machine is busier than its
+                    // cores, the driver that would feed us may be waiting for this very core.
+                    Thread.Yield();
                 }
                 else
                 {
