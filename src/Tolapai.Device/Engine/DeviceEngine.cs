@@ -83,6 +83,9 @@ internal sealed unsafe partial class DeviceEngine
     /// <summary>Times the engine parked on its doorbell.</summary>
     public long Parks;
 
+    /// <summary>Bytes this engine thread has allocated (read after each batch): flat once warm.</summary>
+    public long AllocatedBytes;
+
     /// <summary>Stopwatch ticks spent running batches and writing their responses.</summary>
     public long ExecuteTicks;
 
@@ -133,6 +136,7 @@ internal sealed unsafe partial class DeviceEngine
             Execute();
             Respond(n);
             ExecuteTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+            AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
         }
     }
 
