@@ -545,3 +545,44 @@ public sealed class AllocationTests
         }
     }
 }
+
+public sealed class ConcurrencyTests
+{
+    [Fact]
+    public async Task Three_instances_on_three_threads_share_two_engines_and_every_output_verifies()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 32, RingPairs = 3, Engines = 2 });
+        var instances = new NativeCyInstance[3];
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, i == 2 ? CompletionMode.Interrupt : CompletionMode.Polling, out NativeCyInstance? inst));
+            instances[i] = inst!;
+        }
+
+        try
+        {
+            SymCipherAlgorithm[] algs = [SymCipherAlgorithm.TripleDesCbc, SymCipherAlgorithm.DesCbc, SymCipherAlgorithm.TripleDesCtr];
+            Task<CipherPerfReport>[] runs = [.. Enumerable.Range(0, 3).Select(i => Task.Factory.StartNew(
+                () => CipherPerf.Run(instances[i], new CipherPerfOptions { Algorithm = algs[i], Sizes = [64, 1024], Ops = 300, Depth = 40, WarmupOps = 0, Seed = TestRandom.Seed + i }),
+                TaskCreationOptions.LongRunning))];
+            CipherPerfReport[] reports = await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(60));
+            foreach (CipherPerfReport report in reports)
+            {
+                foreach (CipherPerfResult r in report.Results)
+                {
+                    Assert.True(r.Verified, $"{report.Algorithm} size {r.Size}: {r.Failures} failures, {r.Mismatches} mismatches (seed {TestRandom.Seed})");
+                }
+            }
+
+            Assert.Equal(3 * 2 * 300, device.QueryCounters().Requests);
+            Assert.Equal(0, device.QueryCounters().Errors);
+        }
+        finally
+        {
+            foreach (NativeCyInstance inst in instances)
+            {
+                inst.Dispose();
+            }
+        }
+    }
+}
