@@ -122,6 +122,11 @@ public static class PerfCommand
             throw new CommandLineException($"--json '{jsonPath}' is not a file name");
         }
 
+        if (jsonPath is not null && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } jsonDir && !Directory.Exists(jsonDir))
+        {
+            throw new CommandLineException($"--json '{jsonPath}': directory '{jsonDir}' does not exist");
+        }
+
         using TolapaiDevice? device = mode == "native" ? TolapaiDevice.Create(new DeviceOptions { Engines = engines, RingEntries = ring, Coherence = coherence, RingPairs = 1 }) : null;
         ICySymInstance instance;
         if (device is null)
