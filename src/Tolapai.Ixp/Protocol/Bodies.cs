@@ -61,6 +61,10 @@ public struct IxpSessionCreateBody
     /// <summary>The key bytes.</summary>
     [UnscopedRef]
     public Span<byte> KeyBytes => MemoryMarshal.CreateSpan(ref Key, MaxKeyBytes);
+
+    /// <summary>The key bytes, read-only.</summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<byte> KeyBytesReadOnly() => MemoryMarshal.CreateReadOnlySpan(in Key, MaxKeyBytes);
 }
 
 /// <summary>

@@ -1,0 +1,50 @@
+namespace Tolapai.Ixp.Backend;
+
+/// <summary>What the backend offers each guest and how its service threads wait.</summary>
+public sealed record IxpBackendOptions
+{
+    /// <summary>Advertise and serve sessions (false: protocol v1 only).</summary>
+    public bool Sessions { get; init; } = true;
+
+    /// <summary>Session slots per device (the per-guest session limit).</summary>
+    public int MaxSessions { get; init; } = 64;
+
+    /// <summary>Requests a guest may have at the device at once (over all its queues); more wait in its ring.</summary>
+    public int MaxRequestsPerGuest { get; init; } = 256;
+
+    /// <summary>Largest ring-page-order accepted (0..4).</summary>
+    public int MaxRingPageOrder { get; init; } = 4;
+
+    /// <summary>Queues per device accepted.</summary>
+    public int MaxQueues { get; init; } = 4;
+
+    /// <summary>Segments per indirect request (0: no indirect; at most 16 pages × 512).</summary>
+    public int MaxIndirectSegments { get; init; } = 512;
+
+    /// <summary>Advertise persistent grants.</summary>
+    public bool Persistent { get; init; } = true;
+
+    /// <summary>Persistent grants kept mapped per device (blkback's max_pgrants); beyond, grants are mapped per request.</summary>
+    public int MaxPersistentGrants { get; init; } = 1024;
+
+    /// <summary>Polls of an idle ring before the service thread re-arms req_event and parks.</summary>
+    public int SpinBudget { get; init; } = 20_000;
+
+    /// <summary>Longest park; the thread then checks for stop and liveness.</summary>
+    public TimeSpan ParkTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Requests taken from one ring per turn before the thread yields (fairness).</summary>
+    public int BatchPerTurn { get; init; } = 32;
+
+    /// <summary>How often each device checks that its guest's process is alive.</summary>
+    public TimeSpan LivenessInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>XenStore socket for the per-device connections (default: the host's run directory's).</summary>
+    public string? XenStoreSocketPath { get; init; }
+
+    /// <summary>Timeout of each XenStore step.</summary>
+    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long teardown waits for requests still at the driver before unmapping.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,274 @@
+using Tolapai.Ixp.Protocol;
+using Tolapai.Xen.EventChannel;
+using Tolapai.Xen.Ring;
+
+namespace Tolapai.Ixp.Backend;
+
+/// <summary>
+/// One ring of a guest's device and its service thread (blkback's xen_blkif_schedule): takes
+/// requests (each copied out of the ring once, rule 1; indexes checked, rule 2), maps their
+/// grants (rule 3), submits them to the driver, and answers on the ring as the driver
+/// completes them, notifying only when the frontend asked (the rsp_event rule). Idle, it
+/// spins for a budget, re-arms req_event and parks on the event channel.
+/// </summary>
+public sealed unsafe partial class IxpBackendQueue
+{
+    private readonly IxpBackendDevice _device;
+    private readonly BackRing<IxpRequest, IxpResponse> _ring;
+    private readonly EventChannelPort _port;
+    private readonly Pending[] _pending;
+    private readonly Pending[] _free;
+    private readonly CompletionQueue<Pending> _completions;
+    private int _freeCount;
+    private Pending? _stalled; // taken and mapped, refused by the driver with Retry: submitted again first
+    private Thread? _thread;
+    private volatile bool _stop;
+    private long _served;
+    private long _notifies;
+    private long _parks;
+
+    internal IxpBackendQueue(IxpBackendDevice device, int index, byte* ring, long ringBytes, EventChannelPort port)
+    {
+        _device = device;
+        Index = index;
+        _ring = new BackRing<IxpRequest, IxpResponse>(ring, ringBytes);
+        _port = port;
+        int maxSegments = Math.Max(IxpCipherBody.MaxSegments, device.Options.MaxIndirectSegments);
+        _pending = new Pending[_ring.Size];
+        _free = new Pending[_ring.Size];
+        for (int i = 0; i < _pending.Length; i++)
+        {
+            _pending[i] = new Pending(this, maxSegments);
+            _free[_freeCount++] = _pending[i];
+        }
+
+        _completions = new CompletionQueue<Pending>((int)_ring.Size);
+    }
+
+    /// <summary>Queue number.</summary>
+    public int Index { get; }
+
+    /// <summary>Responses written.</summary>
+    public long Served => Interlocked.Read(ref _served);
+
+    /// <summary>Notifications sent to the frontend.</summary>
+    public long Notifies => Interlocked.Read(ref _notifies);
+
+    /// <summary>Times the service thread parked.</summary>
+    public long Parks => Interlocked.Read(ref _parks);
+
+    /// <summary>Requests at the driver.</summary>
+    public int InFlight => _pending.Length - Volatile.Read(ref _freeCount);
+
+    internal IxpBackendDevice Device => _device;
+
+    internal void Start()
+    {
+        _thread = new Thread(ServiceLoop) { IsBackground = true, Name = $"ixp-back d{_device.FrontendId} q{Index}" };
+        _thread.Start();
+    }
+
+    internal void RequestStop() => _stop = true;
+
+    internal void Join() => _thread?.Join();
+
+    /// <summary>The driver's completion: any thread. The response is written by the service thread.</summary>
+    internal void OnDriverComplete(Pending p, IxpStatus status)
+    {
+        p.DriverStatus = (int)status;
+        _ = _completions.TryPush(p); // capacity = ring size ≥ pending entries: never full
+    }
+
+    private void ServiceLoop()
+    {
+        IxpBackendOptions o = _device.Options;
+        int idle = 0;
+        long drainDeadline = 0;
+        while (true)
+        {
+            int work = DrainCompletions();
+            if (_stop)
+            {
+                // Let the driver finish what it has (it writes into mapped pages), then exit.
+                if (InFlight == 0)
+                {
+                    break;
+                }
+
+                drainDeadline = drainDeadline == 0 ? Environment.TickCount64 + (long)o.DrainTimeout.TotalMilliseconds : drainDeadline;
+                if (Environment.TickCount64 > drainDeadline)
+                {
+                    break; // the driver lost them: the device closes anyway; the grants go with it
+                }
+
+                _device.Backend.Driver.Poll();
+                Thread.Yield();
+                continue;
+            }
+
+            work += TakeRequests(o.BatchPerTurn);
+            if (_ring.PushResponsesAndCheckNotify())
+            {
+                _notifies++;
+                _ = _port.Notify();
+            }
+
+            if (_ring.IsStopped)
+            {
+                _device.Fail($"queue {Index}: bogus req_prod {_ring.BogusRequestProducer} (rsp_prod_pvt {_ring.ResponseProducerPrivate}, ring {_ring.Size})");
+                _stop = true;
+                continue;
+            }
+
+            if (work > 0)
+            {
+                idle = 0;
+                if (work >= o.BatchPerTurn)
+                {
+                    Thread.Yield(); // a busy guest gives the core to the other service threads
+                }
+
+                continue;
+            }
+
+            if (InFlight > 0 || _stalled is not null)
+            {
+                _device.Backend.Driver.Poll();
+                if (++idle > 64)
+                {
+                    Thread.Yield();
+                }
+
+                continue;
+            }
+
+            if (++idle < o.SpinBudget)
+            {
+                Thread.SpinWait(4);
+                continue;
+            }
+
+            if (_ring.FinalCheckForRequests())
+            {
+                continue;
+            }
+
+            _parks++;
+            _ = _port.Wait(0, o.ParkTimeout);
+            idle = 0;
+        }
+    }
+
+    private int DrainCompletions()
+    {
+        int n = 0;
+        while (_completions.TryPop(out Pending? p))
+        {
+            Finish(p!, (IxpStatus)p!.DriverStatus);
+            n++;
+        }
+
+        return n;
+    }
+
+    private int TakeRequests(int batch)
+    {
+        int n = 0;
+        if (_stalled is { } s)
+        {
+            IxpStatus st = _device.Backend.Driver.Submit(s);
+            if (st == IxpStatus.Busy)
+            {
+                return 0;
+            }
+
+            _stalled = null;
+            if (st != IxpStatus.Okay)
+            {
+                Finish(s, st);
+            }
+
+            n++;
+        }
+
+        while (n < batch && _freeCount > 0)
+        {
+            if (!_device.TryTakeOutstanding())
+            {
+                break; // max-requests: the rest waits in the guest's ring
+            }
+
+            RingStatus rs = _ring.TryTakeRequest(out IxpRequest req);
+            if (rs != RingStatus.Ok)
+            {
+                _device.ReturnOutstanding();
+                break;
+            }
+
+            n++;
+            Pending p = _free[--_freeCount];
+            p.Id = req.Id;
+            p.Operation = (IxpOperation)req.Operation;
+            p.Length = 0;
+            p.SessionSlot = -1;
+            p.NrSrc = 0;
+            p.NrDst = 0;
+            p.DriverSession = null;
+            p.Session = null;
+            IxpStatus status = Prepare(ref req, p, out bool submit);
+            if (status == IxpStatus.Okay && submit)
+            {
+                status = _device.Backend.Driver.Submit(p);
+                if (status == IxpStatus.Busy)
+                {
+                    _stalled = p;
+                    break;
+                }
+
+                if (status == IxpStatus.Okay)
+                {
+                    continue; // answered when the driver completes it
+                }
+            }
+
+            Finish(p, status);
+        }
+
+        return n;
+    }
+
+    /// <summary>Answers a request: unmaps its per-request grants, writes the response, frees its entry.</summary>
+    internal void Finish(Pending p, IxpStatus status)
+    {
+        for (int i = 0; i < p.NrSrc; i++)
+        {
+            _device.UnmapSegment(ref p.Source[i]);
+        }
+
+        for (int i = 0; i < p.NrDst; i++)
+        {
+            _device.UnmapSegment(ref p.Destination[i]);
+        }
+
+        p.NrSrc = 0;
+        p.NrDst = 0;
+        if (p.SessionSlot >= 0)
+        {
+            _device.ReleaseSession(p.SessionSlot);
+            p.SessionSlot = -1;
+        }
+
+        if (p.DriverSession is { } v1)
+        {
+            _device.Backend.Driver.RemoveSession(v1);
+            p.DriverSession = null;
+        }
+
+        // Rule 4: the response is built whole (pad zero), nothing else reaches shared memory.
+        IxpResponse rsp = new() { Id = p.Id, Operation = (byte)p.Operation, Status = (short)status, RespSize = status == IxpStatus.Okay ? p.Length : 0 };
+        _ = _ring.TryWriteResponse(rsp); // a slot is free: this request's own
+        _served++;
+        _free[_freeCount++] = p;
+        _device.ReturnOutstanding();
+    }
+}
