@@ -17,7 +17,6 @@ namespace Tolapai.Ixp.Backend;
 public sealed partial class IxpBackendDevice
 {
     private readonly IxpBackend _backend;
-    private readonly CancellationTokenSource _stop = new();
     private readonly List<IxpBackendQueue> _queues = [];
     private readonly List<MultiPageMapping> _rings = [];
     private readonly List<uint> _ports = [];
@@ -78,8 +77,6 @@ public sealed partial class IxpBackendDevice
 
     internal void Start() => Run = Task.Run(RunAsync);
 
-    internal void Stop() => _stop.Cancel();
-
     /// <summary>Takes one outstanding slot of this guest; false at max-requests (the request waits in the ring).</summary>
     internal bool TryTakeOutstanding()
     {
@@ -102,7 +99,7 @@ public sealed partial class IxpBackendDevice
 
     private async Task RunAsync()
     {
-        CancellationToken ct = _stop.Token;
+        CancellationToken ct = _backend.StopToken;
         try
         {
             await using XenStoreClient store = await XenStoreClient.ConnectAsync(_backend.SocketPath, ct).ConfigureAwait(false);
@@ -269,10 +266,10 @@ public sealed partial class IxpBackendDevice
     {
         foreach (IxpBackendQueue q in _queues)
         {
-            q.Start();
+            _backend.Assign(q);
         }
 
-        XenbusResult c = await xenbus.SwitchStateAsync(XenbusState.Connected).ConfigureAwait(false);
+        XenbusResult c = await xenbus.SwitchStateAsync(XenbusState.Connected, CancellationToken.None).ConfigureAwait(false);
         if (!c.IsOk)
         {
             return "cannot switch to Connected: " + c.Message;
@@ -329,9 +326,14 @@ public sealed partial class IxpBackendDevice
             q.RequestStop();
         }
 
+        long deadline = Environment.TickCount64 + (long)Options.DrainTimeout.TotalMilliseconds + 1000;
         foreach (IxpBackendQueue q in _queues)
         {
-            q.Join();
+            // The worker lets go once nothing of this queue is at the driver (it may still write into mapped pages until then).
+            while (q.Worker is not null && !q.IsReleased && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(1);
+            }
         }
 
         ReleasePersistentGrants();

@@ -30,10 +30,13 @@ public sealed record IxpBackendOptions
     /// <summary>Polls of an idle ring before the service thread re-arms req_event and parks.</summary>
     public int SpinBudget { get; init; } = 20_000;
 
-    /// <summary>Longest park; the thread then checks for stop and liveness.</summary>
+    /// <summary>Longest park of a worker serving one ring; it then checks for stop.</summary>
     public TimeSpan ParkTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>Requests taken from one ring per turn before the thread yields (fairness).</summary>
+    /// <summary>Longest park of a worker serving several rings (it waits on one ring's port).</summary>
+    public TimeSpan MultiRingParkTimeout { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Requests taken from one ring per turn before the next ring's turn (fairness).</summary>
     public int BatchPerTurn { get; init; } = 32;
 
     /// <summary>How often each device checks that its guest's process is alive.</summary>

@@ -5,11 +5,11 @@ using Tolapai.Xen.Ring;
 namespace Tolapai.Ixp.Backend;
 
 /// <summary>
-/// One ring of a guest's device and its service thread (blkback's xen_blkif_schedule): takes
+/// One ring of a guest's device (blkback's xen_blkif_ring): takes
 /// requests (each copied out of the ring once, rule 1; indexes checked, rule 2), maps their
 /// grants (rule 3), submits them to the driver, and answers on the ring as the driver
-/// completes them, notifying only when the frontend asked (the rsp_event rule). Idle, it
-/// spins for a budget, re-arms req_event and parks on the event channel.
+/// completes them, notifying only when the frontend asked (the rsp_event rule). A
+/// <see cref="IxpBackendWorker"/> gives each of its queues a turn in round robin.
 /// </summary>
 public sealed unsafe partial class IxpBackendQueue
 {
@@ -21,8 +21,9 @@ public sealed unsafe partial class IxpBackendQueue
     private readonly CompletionQueue<Pending> _completions;
     private int _freeCount;
     private Pending? _stalled; // taken and mapped, refused by the driver with Retry: submitted again first
-    private Thread? _thread;
     private volatile bool _stop;
+    private volatile bool _released;
+    private long _drainDeadline;
     private long _served;
     private long _notifies;
     private long _parks;
@@ -62,101 +63,81 @@ public sealed unsafe partial class IxpBackendQueue
 
     internal IxpBackendDevice Device => _device;
 
-    internal void Start()
-    {
-        _thread = new Thread(ServiceLoop) { IsBackground = true, Name = $"ixp-back d{_device.FrontendId} q{Index}" };
-        _thread.Start();
-    }
+    /// <summary>The worker serving this queue.</summary>
+    internal IxpBackendWorker? Worker { get; set; }
 
+    /// <summary>This queue's event channel (the worker parks on it).</summary>
+    internal EventChannelPort Port => _port;
+
+    /// <summary>Set by the device: take no more requests; finish what is at the driver.</summary>
     internal void RequestStop() => _stop = true;
 
-    internal void Join() => _thread?.Join();
+    /// <summary>True once the worker let go of this queue: nothing at the driver, never touched again.</summary>
+    internal bool IsReleased => _released;
 
-    /// <summary>The driver's completion: any thread. The response is written by the service thread.</summary>
+    /// <summary>The driver's completion: any thread. The response is written by the worker.</summary>
     internal void OnDriverComplete(Pending p, IxpStatus status)
     {
         p.DriverStatus = (int)status;
         _ = _completions.TryPush(p); // capacity = ring size ≥ pending entries: never full
     }
 
-    private void ServiceLoop()
+    /// <summary>
+    /// One turn of the worker on this ring: answers completed requests, takes up to
+    /// <paramref name="batch"/> new ones, publishes responses (notifying if asked). Returns
+    /// the work done; a queue that is stopping and has nothing in flight is released (-1).
+    /// </summary>
+    internal int Turn(int batch)
     {
-        IxpBackendOptions o = _device.Options;
-        int idle = 0;
-        long drainDeadline = 0;
-        while (true)
+        int work = DrainCompletions();
+        if (_stop)
         {
-            int work = DrainCompletions();
-            if (_stop)
-            {
-                // Let the driver finish what it has (it writes into mapped pages), then exit.
-                if (InFlight == 0)
-                {
-                    break;
-                }
-
-                drainDeadline = drainDeadline == 0 ? Environment.TickCount64 + (long)o.DrainTimeout.TotalMilliseconds : drainDeadline;
-                if (Environment.TickCount64 > drainDeadline)
-                {
-                    break; // the driver lost them: the device closes anyway; the grants go with it
-                }
-
-                _device.Backend.Driver.Poll();
-                Thread.Yield();
-                continue;
-            }
-
-            work += TakeRequests(o.BatchPerTurn);
             if (_ring.PushResponsesAndCheckNotify())
             {
-                _notifies++;
                 _ = _port.Notify();
             }
 
-            if (_ring.IsStopped)
+            if (InFlight == 0 || Environment.TickCount64 > ReleaseDeadline())
             {
-                _device.Fail($"queue {Index}: bogus req_prod {_ring.BogusRequestProducer} (rsp_prod_pvt {_ring.ResponseProducerPrivate}, ring {_ring.Size})");
-                _stop = true;
-                continue;
+                _released = true;
+                return -1;
             }
 
-            if (work > 0)
-            {
-                idle = 0;
-                if (work >= o.BatchPerTurn)
-                {
-                    Thread.Yield(); // a busy guest gives the core to the other service threads
-                }
-
-                continue;
-            }
-
-            if (InFlight > 0 || _stalled is not null)
-            {
-                _device.Backend.Driver.Poll();
-                if (++idle > 64)
-                {
-                    Thread.Yield();
-                }
-
-                continue;
-            }
-
-            if (++idle < o.SpinBudget)
-            {
-                Thread.SpinWait(4);
-                continue;
-            }
-
-            if (_ring.FinalCheckForRequests())
-            {
-                continue;
-            }
-
-            _parks++;
-            _ = _port.Wait(0, o.ParkTimeout);
-            idle = 0;
+            return work;
         }
+
+        work += TakeRequests(batch);
+        if (_ring.PushResponsesAndCheckNotify())
+        {
+            _notifies++;
+            _ = _port.Notify();
+        }
+
+        if (_ring.IsStopped)
+        {
+            _device.Fail($"queue {Index}: bogus req_prod {_ring.BogusRequestProducer} (rsp_prod_pvt {_ring.ResponseProducerPrivate}, ring {_ring.Size})");
+            _stop = true;
+        }
+
+        return work;
+    }
+
+    /// <summary>True while requests are at the driver or one waits to be submitted again.</summary>
+    internal bool Busy => InFlight > 0 || _stalled is not null;
+
+    /// <summary>The final check before parking: re-arms req_event; true if requests came meanwhile.</summary>
+    internal bool FinalCheck() => !_stop && _ring.FinalCheckForRequests();
+
+    internal void CountPark() => _parks++;
+
+    private long ReleaseDeadline()
+    {
+        if (_drainDeadline == 0)
+        {
+            _drainDeadline = Environment.TickCount64 + (long)_device.Options.DrainTimeout.TotalMilliseconds;
+        }
+
+        return _drainDeadline;
     }
 
     private int DrainCompletions()
