@@ -10,7 +10,8 @@ namespace Tolapai.Ixp.Frontend;
 public sealed unsafe class GuestPageAllocator
 {
     private readonly Lock _lock = new();
-    private readonly Stack<uint> _free = new();
+    private readonly bool[] _used; // index: frame − FirstFrame
+    private int _freeCount;
 
     /// <summary>Frames [<paramref name="firstFrame"/>, +<paramref name="count"/>) of <paramref name="memory"/>.</summary>
     public GuestPageAllocator(GuestMemory memory, uint firstFrame, uint count)
@@ -22,11 +23,13 @@ public sealed unsafe class GuestPageAllocator
         }
 
         Memory = memory;
-        for (uint f = firstFrame + count; f > firstFrame; f--)
-        {
-            _free.Push(f - 1);
-        }
+        FirstFrame = firstFrame;
+        _used = new bool[count];
+        _freeCount = (int)count;
     }
+
+    /// <summary>First frame of the range.</summary>
+    public uint FirstFrame { get; }
 
     /// <summary>The guest memory the frames belong to.</summary>
     public GuestMemory Memory { get; }
@@ -38,23 +41,50 @@ public sealed unsafe class GuestPageAllocator
         {
             lock (_lock)
             {
-                return _free.Count;
+                return _freeCount;
             }
         }
     }
 
     /// <summary>Takes one frame (zeroed); false when none is left.</summary>
-    public bool TryAllocate(out uint frame)
+    public bool TryAllocate(out uint frame) => TryAllocateContiguous(1, out frame);
+
+    /// <summary>Takes <paramref name="count"/> consecutive frames (zeroed; one run of bytes in the guest's memory); false when no run is free.</summary>
+    public bool TryAllocateContiguous(int count, out uint firstFrame)
     {
+        firstFrame = 0;
+        if (count <= 0)
+        {
+            return false;
+        }
+
         lock (_lock)
         {
-            if (!_free.TryPop(out frame))
+            int run = 0;
+            for (int i = 0; i < _used.Length; i++)
+            {
+                run = _used[i] ? 0 : run + 1;
+                if (run == count)
+                {
+                    int start = i - count + 1;
+                    for (int j = start; j <= i; j++)
+                    {
+                        _used[j] = true;
+                    }
+
+                    _freeCount -= count;
+                    firstFrame = FirstFrame + (uint)start;
+                    break;
+                }
+            }
+
+            if (run != count)
             {
                 return false;
             }
         }
 
-        Memory.Page(frame).Clear();
+        Memory.PageRange(firstFrame, (uint)count).Clear();
         return true;
     }
 
@@ -66,7 +96,11 @@ public sealed unsafe class GuestPageAllocator
     {
         lock (_lock)
         {
-            _free.Push(frame);
+            if (frame >= FirstFrame && frame - FirstFrame < _used.Length && _used[frame - FirstFrame])
+            {
+                _used[frame - FirstFrame] = false;
+                _freeCount++;
+            }
         }
     }
 

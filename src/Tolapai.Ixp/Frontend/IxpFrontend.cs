@@ -323,6 +323,41 @@ public sealed class IxpFrontend : IAsyncDisposable
         return gref;
     }
 
+    private readonly Lock _slotLock = new();
+    private bool[]? _slots;
+
+    /// <summary>Takes a free backend session slot (control path: a lock is fine here).</summary>
+    internal bool TryAllocateSessionSlot(out uint slot)
+    {
+        lock (_slotLock)
+        {
+            _slots ??= new bool[Features.MaxSessions];
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                if (!_slots[i])
+                {
+                    _slots[i] = true;
+                    slot = (uint)i;
+                    return true;
+                }
+            }
+        }
+
+        slot = 0;
+        return false;
+    }
+
+    internal void FreeSessionSlot(uint slot)
+    {
+        lock (_slotLock)
+        {
+            if (_slots is not null && slot < _slots.Length)
+            {
+                _slots[slot] = false;
+            }
+        }
+    }
+
     internal void ProtocolViolation(string why)
     {
         _violation ??= why;
