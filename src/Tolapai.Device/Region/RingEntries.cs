@@ -1,0 +1,120 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Tolapai.Device.Dma;
+
+namespace Tolapai.Device.Region;
+
+/// <summary>The segments of a request entry, inline.</summary>
+[InlineArray(RequestEntry.MaxSegments)]
+public struct RequestSegments
+{
+    private DmaSegment _element;
+}
+
+/// <summary>
+/// One request as the driver writes it into a request ring slot (256 bytes, four cache lines).
+/// The device copies it out once and checks only its copy.
+/// </summary>
+/// <remarks>
+/// <code>
+///  0               8        12       16               24       28 29 30 31
+///  +---------------+--------+--------+----------------+--------+--+--+--+--+
+///  | tag (u64)     | seq    | session| iv (u64, BE    | length |op|fl|ns|nd|
+///  | echoed        | u32    | u32    | value)         | u32    |  |  |  |  |
+///  +---------------+--------+--------+----------------+--------+--+--+--+--+
+///  32: DmaSegment[12] (16 bytes each: source segments first, then destination)
+///  224..255: reserved, zero
+/// </code>
+/// seq = the request's ring index (free running): the device refuses an entry whose seq is not
+/// the index it was taken at, which is how a stale slot (a missed flush) shows.
+/// op 1 = cipher; flags bit 0 = in place (no destination segments).
+/// </remarks>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+public struct RequestEntry
+{
+    /// <summary>Bytes per entry.</summary>
+    public const int Size = 256;
+
+    /// <summary>Source plus destination segments per request.</summary>
+    public const int MaxSegments = 12;
+
+    /// <summary>The only opcode: cipher with the session's algorithm and direction.</summary>
+    public const byte OpCipher = 1;
+
+    /// <summary>Flag: in place; the destination is the source.</summary>
+    public const byte FlagInPlace = 1;
+
+    /// <summary>Driver's cookie, echoed in the response.</summary>
+    [FieldOffset(0)]
+    public ulong Tag;
+
+    /// <summary>The ring index this entry was written for.</summary>
+    [FieldOffset(8)]
+    public uint Sequence;
+
+    /// <summary>Device session id.</summary>
+    [FieldOffset(12)]
+    public uint Session;
+
+    /// <summary>IV or initial counter as a big-endian 64-bit value.</summary>
+    [FieldOffset(16)]
+    public ulong Iv;
+
+    /// <summary>Bytes to cipher (the total of the source segments, and of the destination's).</summary>
+    [FieldOffset(24)]
+    public uint Length;
+
+    /// <summary>Operation code.</summary>
+    [FieldOffset(28)]
+    public byte OpCode;
+
+    /// <summary>Flags.</summary>
+    [FieldOffset(29)]
+    public byte Flags;
+
+    /// <summary>Source segments.</summary>
+    [FieldOffset(30)]
+    public byte SourceCount;
+
+    /// <summary>Destination segments (0 when in place).</summary>
+    [FieldOffset(31)]
+    public byte DestinationCount;
+
+    /// <summary>Segments: <see cref="SourceCount"/> source ones, then <see cref="DestinationCount"/> destination ones.</summary>
+    [FieldOffset(32)]
+    public RequestSegments Segments;
+}
+
+/// <summary>
+/// One response (16 bytes). The device writes <see cref="Tag"/>, then the first eight bytes
+/// (<see cref="Sequence"/> and <see cref="Status"/>) in one release store; the driver reads
+/// the first eight bytes first (acquire). A response for ring index i sits in slot i mod size
+/// with Sequence = i + 1, so the driver knows it is new without any producer index.
+/// </summary>
+/// <remarks>
+/// <code>
+///  0        4        8                16
+///  +--------+--------+----------------+
+///  | seq    | status | tag (u64)      |
+///  | u32    | i32    | echoed         |
+///  +--------+--------+----------------+
+/// </code>
+/// </remarks>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+public struct ResponseEntry
+{
+    /// <summary>Bytes per entry.</summary>
+    public const int Size = 16;
+
+    /// <summary>Request ring index + 1.</summary>
+    [FieldOffset(0)]
+    public uint Sequence;
+
+    /// <summary>A <see cref="DeviceStatus"/>.</summary>
+    [FieldOffset(4)]
+    public int Status;
+
+    /// <summary>The request's tag.</summary>
+    [FieldOffset(8)]
+    public ulong Tag;
+}
