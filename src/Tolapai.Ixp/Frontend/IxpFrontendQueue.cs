@@ -29,6 +29,7 @@ public sealed unsafe class IxpFrontendQueue
     private readonly uint[] _indirectGrefs;
     private readonly int _indirectPagesPerId;
     private readonly ushort _backend;
+    private readonly byte* _ringAddress;
     private long _submitted;
     private long _completed;
     private long _retries;
@@ -49,6 +50,7 @@ public sealed unsafe class IxpFrontendQueue
         _owner = owner;
         Index = index;
         _ring = new FrontRing<IxpRequest, IxpResponse>(ring, ringBytes);
+        _ringAddress = ring;
         _port = port;
         _grants = grants;
         _backend = backend;
@@ -331,6 +333,25 @@ public sealed unsafe class IxpFrontendQueue
 
         return IxpSubmitResult.Submitted;
     }
+
+    /// <summary>Tests and hostile guests: puts <paramref name="request"/> on the ring as is (its id replaced by a free one); returns the id used or −1.</summary>
+    internal long SubmitRaw(IxpRequest request, ulong tag)
+    {
+        if (!TryBegin(out uint id, out _))
+        {
+            return -1;
+        }
+
+        ref Shadow s = ref _shadow[id];
+        s.Request = request;
+        s.Request.Id = id;
+        s.Grants = 0;
+        _ = Publish(id, tag);
+        return id;
+    }
+
+    /// <summary>Tests and hostile guests: the shared ring header and first entry.</summary>
+    internal byte* RingAddress => _ringAddress;
 
     /// <summary>Handles the responses on the ring (up to <paramref name="max"/>); returns how many.</summary>
     public int Poll(int max = int.MaxValue)

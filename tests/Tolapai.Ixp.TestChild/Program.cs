@@ -1,0 +1,98 @@
+using System.Globalization;
+using Tolapai.Ixp.Frontend;
+using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.Memory;
+using Tolapai.Xen.XenStore;
+
+namespace Tolapai.Ixp.TestChild;
+
+/// <summary>
+/// usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID STOREGFN STOREPORT [key=value ...]
+/// Waits for "go" on stdin (the toolstack has made its domain, introduced it and added the
+/// device), opens ixp device 0 and runs ROLE. Prints "CONNECTED", role lines, "OK ..." on
+/// success, "FAIL ..." (exit 1) otherwise. Options: queues, order, persistent, indirect,
+/// sessions, seed, ms (load time), depth.
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length < 5)
+        {
+            Console.Error.WriteLine("usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID STOREGFN STOREPORT [key=value ...]");
+            return 2;
+        }
+
+        try
+        {
+            Dictionary<string, string> o = args.Skip(5).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+            if (await Console.In.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) != "go")
+            {
+                Say("FAIL no go");
+                return 1;
+            }
+
+            using Host host = Host.Open(args[1]);
+            ushort domid = ushort.Parse(args[2], CultureInfo.InvariantCulture);
+            uint gfn = uint.Parse(args[3], CultureInfo.InvariantCulture);
+            uint port = uint.Parse(args[4], CultureInfo.InvariantCulture);
+            GuestMemory memory = host.MapGuestMemory(domid) ?? throw new InvalidOperationException($"dom{domid} has no memory");
+            // Frames: grant table, then the xenstore page, then free.
+            var pages = new GuestPageAllocator(memory, gfn + 1, memory.Pages - gfn - 1);
+            await using XenStoreClient store = XenStoreClient.ConnectRing(host, domid, gfn, port);
+            await store.ResetWatchesAsync();
+            var options = new IxpFrontendOptions
+            {
+                Queues = Int(o, "queues", 1),
+                RingPageOrder = Int(o, "order", 0),
+                Persistent = Int(o, "persistent", 1) == 1,
+                IndirectSegments = Int(o, "indirect", 0),
+                Sessions = Int(o, "sessions", 1) == 1,
+            };
+            await using IxpFrontend front = await IxpFrontend.ConnectAsync(host, pages, store, 0, options);
+            Say($"CONNECTED queues={front.Negotiated.Queues} order={front.Negotiated.RingPageOrder} persistent={(front.Negotiated.Persistent ? 1 : 0)} indirect={front.Negotiated.MaxIndirectSegments} sessions={(front.Negotiated.Sessions ? 1 : 0)}");
+            int rc = args[0] switch
+            {
+                "cpa" => Roles.Cpa(front, Int(o, "seed", 1)),
+                "v1" => Roles.V1(front, Int(o, "seed", 1)),
+                "hold" => Roles.Hold(front),
+                "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096)),
+                "hostile-requests" => Hostile.Requests(front),
+                "hostile-rewrite" => Hostile.Rewrite(front),
+                "hostile-index" => Hostile.BogusIndex(front),
+                "hostile-flood" => Hostile.Flood(front, Int(o, "ms", 500)),
+                "hostile-noconsume" => Hostile.NoConsume(front),
+                _ => 2,
+            };
+            if (rc == 0 && args[0] is not ("hostile-index" or "hold"))
+            {
+                // Stay until the test says so, so the backend is not torn down under a sibling's measurement.
+                _ = await Console.In.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            }
+
+            return rc;
+        }
+        catch (Exception e)
+        {
+            Say($"FAIL {e}");
+            return 1;
+        }
+    }
+
+    internal static int Int(Dictionary<string, string> o, string key, int fallback) =>
+        o.TryGetValue(key, out string? v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+
+    internal static void Say(string line)
+    {
+        Console.WriteLine(line);
+        Console.Out.Flush();
+    }
+
+    internal static void Check(bool ok, string what)
+    {
+        if (!ok)
+        {
+            throw new InvalidOperationException("check failed: " + what);
+        }
+    }
+}
