@@ -7,9 +7,9 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Ixp.TestChild;
 
 /// <summary>
-/// usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID STOREGFN STOREPORT [key=value ...]
-/// Waits for "go" on stdin (the toolstack has made its domain, introduced it and added the
-/// device), opens ixp device 0 and runs ROLE. Prints "CONNECTED", role lines, "OK ..." on
+/// usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID [key=value ...]
+/// Waits for "go STOREGFN STOREPORT" on stdin (the toolstack has made its domain for this
+/// process, introduced it and added the device), opens ixp device 0 and runs ROLE. Prints "CONNECTED", role lines, "OK ..." on
 /// success, "FAIL ..." (exit 1) otherwise. Options: queues, order, persistent, indirect,
 /// sessions, seed, ms (load time), depth.
 /// </summary>
@@ -17,16 +17,17 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length < 5)
+        if (args.Length < 3)
         {
-            Console.Error.WriteLine("usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID STOREGFN STOREPORT [key=value ...]");
+            Console.Error.WriteLine("usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID [key=value ...]");
             return 2;
         }
 
         try
         {
-            Dictionary<string, string> o = args.Skip(5).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
-            if (await Console.In.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) != "go")
+            Dictionary<string, string> o = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+            string[] go = (await Console.In.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) ?? "").Split(' ');
+            if (go.Length != 3 || go[0] != "go")
             {
                 Say("FAIL no go");
                 return 1;
@@ -34,8 +35,8 @@ public static class Program
 
             using Host host = Host.Open(args[1]);
             ushort domid = ushort.Parse(args[2], CultureInfo.InvariantCulture);
-            uint gfn = uint.Parse(args[3], CultureInfo.InvariantCulture);
-            uint port = uint.Parse(args[4], CultureInfo.InvariantCulture);
+            uint gfn = uint.Parse(go[1], CultureInfo.InvariantCulture);
+            uint port = uint.Parse(go[2], CultureInfo.InvariantCulture);
             GuestMemory memory = host.MapGuestMemory(domid) ?? throw new InvalidOperationException($"dom{domid} has no memory");
             // Frames: grant table, then the xenstore page, then free.
             var pages = new GuestPageAllocator(memory, gfn + 1, memory.Pages - gfn - 1);

@@ -79,6 +79,9 @@ public sealed partial class IxpBackend : IAsyncDisposable
 
     internal GrantMapper Mapper { get; }
 
+    /// <summary>Grant mappings the backend holds now (rings, persistent grants, requests in flight) over all guests.</summary>
+    public int MapperMappings => Mapper.ActiveMappings;
+
     internal string SocketPath { get; }
 
     internal IxpDriver Driver => _workers[0].Driver;
