@@ -28,7 +28,8 @@ internal static unsafe class Roles
         int checks = 0;
         for (int q = 0; q < front.Queues.Count; q++)
         {
-            Check(IxpCyInstance.Create(front, q, CompletionMode.Polling, out IxpCyInstance? inst) == CpaStatus.Success, "create instance");
+            CpaStatus created = IxpCyInstance.Create(front, q, CompletionMode.Polling, out IxpCyInstance? inst);
+            Check(created == CpaStatus.Success, $"create instance: {created} connected={front.IsConnected} state={front.State}");
             using IxpCyInstance cy = inst!;
             foreach (SymCipherAlgorithm alg in Algorithms)
             {

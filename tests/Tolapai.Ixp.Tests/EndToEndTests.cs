@@ -16,7 +16,15 @@ public class EndToEndTests(ITestOutputHelper output)
         await using IxpHost h = await IxpHost.StartAsync(new IxpBackendOptions { Sessions = backendSessions });
         using GuestProcess g = await h.StartGuestAsync(1, "v1", "sessions=0");
         Assert.Contains("sessions=0", await g.ExpectAsync("CONNECTED"));
-        output.WriteLine(await g.ExpectAsync("OK"));
+        try
+        {
+            output.WriteLine(await g.ExpectAsync("OK"));
+        }
+        finally
+        {
+            output.WriteLine("backend: " + h.Backend.Find(1)?.LastRefusal + " / " + h.Backend.Find(1)?.ClosedReason);
+        }
+
         await g.FinishAsync();
         Assert.Equal(0, h.Backend.PayloadBytesCopied);
     }
@@ -31,7 +39,16 @@ public class EndToEndTests(ITestOutputHelper output)
     {
         await using IxpHost h = await IxpHost.StartAsync();
         using GuestProcess g = await h.StartGuestAsync(1, "cpa", [.. options, "seed=" + Environment.TickCount]);
-        string connected = await g.ExpectAsync("CONNECTED");
+        string connected;
+        try
+        {
+            connected = await g.ExpectAsync("CONNECTED");
+        }
+        finally
+        {
+            output.WriteLine("backend: " + h.Backend.Find(1)?.LastRefusal + " / " + h.Backend.Find(1)?.ClosedReason);
+        }
+
         output.WriteLine(connected);
         foreach (string o in options)
         {

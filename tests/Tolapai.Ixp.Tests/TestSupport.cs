@@ -211,6 +211,11 @@ internal sealed class GuestProcess : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (!_p.HasExited)
         {
             _p.Kill();
@@ -218,4 +223,6 @@ internal sealed class GuestProcess : IDisposable
 
         _p.Dispose();
     }
+
+    private int _disposed;
 }

@@ -25,6 +25,11 @@ public sealed unsafe partial class IxpBackendDevice
         public bool Writable;
     }
 
+    private volatile string? _lastRefusal;
+
+    /// <summary>Why the last request was refused (diagnostics).</summary>
+    public string? LastRefusal => _lastRefusal;
+
     /// <summary>Grants kept mapped (persistent).</summary>
     public int PersistentGrants => Volatile.Read(ref _persistentCount);
 
@@ -177,6 +182,7 @@ public sealed unsafe partial class IxpBackendDevice
     internal IxpStatus Refuse(IxpStatus status, string reason)
     {
         Interlocked.Increment(ref _refused);
+        _lastRefusal = reason;
         IxpEventSource.Log.RequestRefused(FrontendId, 0, (int)status, reason);
         return status;
     }

@@ -294,7 +294,8 @@ public sealed partial class IxpBackendDevice
                 return $"dom{FrontendId} died";
             }
 
-            XenbusResult r = await xenbus.WaitForPeerStateAsync(p => !p.Is(XenbusState.Connected), Options.LivenessInterval, ct).ConfigureAwait(false);
+            // Initialised → Connected is the frontend finishing the handshake; anything else is it leaving.
+            XenbusResult r = await xenbus.WaitForPeerStateAsync(p => p.Condition != XenbusPeerCondition.Present || p.State is not (XenbusState.Initialised or XenbusState.Connected), Options.LivenessInterval, ct).ConfigureAwait(false);
             if (r.IsOk || r.Error is XenbusError.PeerGone or XenbusError.PeerMalformed or XenbusError.Disposed)
             {
                 return $"the frontend is {xenbus.PeerState}";

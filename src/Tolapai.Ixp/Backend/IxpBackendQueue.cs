@@ -166,7 +166,7 @@ public sealed unsafe partial class IxpBackendQueue
             _stalled = null;
             if (st != IxpStatus.Okay)
             {
-                Finish(s, st);
+                Finish(s, _device.Refuse(st, "driver: " + _device.Backend.Driver.Instance.LastError));
             }
 
             n++;
@@ -210,6 +210,8 @@ public sealed unsafe partial class IxpBackendQueue
                 {
                     continue; // answered when the driver completes it
                 }
+
+                status = _device.Refuse(status, "driver: " + _device.Backend.Driver.Instance.LastError);
             }
 
             Finish(p, status);

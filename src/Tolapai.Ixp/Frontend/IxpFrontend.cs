@@ -259,7 +259,8 @@ public sealed class IxpFrontend : IAsyncDisposable
         // driver already moves our state, we stop submissions.
         await foreach (XenbusPeerState peer in _xenbus.PeerStateChanges.ReadAllAsync().ConfigureAwait(false))
         {
-            if (!peer.Is(XenbusState.Connected))
+            // Changes queued before Connected (InitWait...) are history; only a departure counts.
+            if (peer.Condition != XenbusPeerCondition.Present || peer.State is XenbusState.Closing or XenbusState.Closed or XenbusState.Unknown)
             {
                 _connected = false;
             }
