@@ -122,7 +122,16 @@ public class EndToEndTests(ITestOutputHelper output)
 
         await h.DestroyGuestAsync(1);
         using GuestProcess next = await h.StartGuestAsync(1, "cpa", "seed=3");
-        output.WriteLine(await next.ExpectAsync("OK"));
+        try
+        {
+            output.WriteLine(await next.ExpectAsync("OK"));
+        }
+        finally
+        {
+            IxpBackendDevice? d2 = h.Backend.Find(1);
+            output.WriteLine($"new device: same={ReferenceEquals(d, d2)} state={d2?.State} closed={d2?.ClosedReason} refused={d2?.LastRefusal}");
+        }
+
         await next.FinishAsync();
     }
 

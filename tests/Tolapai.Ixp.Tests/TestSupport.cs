@@ -106,6 +106,7 @@ internal sealed class IxpHost : IAsyncDisposable
     /// <summary>What `xl destroy` does: the domain goes, its device directories with it.</summary>
     public async Task DestroyGuestAsync(ushort domid)
     {
+        await Dom0.ReleaseAsync(domid); // xenstored lets go of its ring, so a new domain can be introduced
         _ = Host.DestroyDomain(domid);
         await Dom0.RmAsync(XenbusPaths.Frontend(domid, IxpKeys.DeviceType, 0));
         await Dom0.RmAsync(XsPath.DomainPath(domid) + "/device");
@@ -180,7 +181,17 @@ internal sealed class GuestProcess : IDisposable
     {
         while (true)
         {
-            string? got = await _p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            string? got;
+            try
+            {
+                got = await _p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException)
+            {
+                Assert.Fail($"no '{prefix}' from the guest in 30 s; it said: {string.Join('\n', _all)}");
+                throw;
+            }
+
             if (got is null)
             {
                 Assert.Fail($"child ended before '{prefix}': {string.Join('\n', _all)} {await _p.StandardError.ReadToEndAsync()}");

@@ -216,6 +216,30 @@ public sealed partial class IxpBackend : IAsyncDisposable
             IxpBackendDevice device = new(this, domU, devid);
             _devices[(domU, devid)] = device;
             device.Start();
+            // A device ends for good when its guest is gone; if the toolstack has already put a
+            // new device in its place (same directory, new domain), serve that one.
+            _ = device.Run.ContinueWith(_ => RescanAsync(domU, devid), TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private async Task RescanAsync(ushort domU, uint devid)
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        string path = Xen.Xenbus.XenbusPaths.Backend(domU, IxpKeys.DeviceType, devid, DomId);
+        try
+        {
+            if (Host.Lookup(domU) is { State: DomainState.Running } && await _store.ExistsAsync(path + "/frontend").WaitAsync(Options.OperationTimeout).ConfigureAwait(false))
+            {
+                Consider(domU.ToString(CultureInfo.InvariantCulture), devid.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+        catch (Exception e) when (e is XenStoreException or TimeoutException or ObjectDisposedException or IOException)
+        {
+            // The store is gone: nothing to serve.
         }
     }
 

@@ -97,9 +97,22 @@ public sealed partial class IxpBackendDevice
         _failure ??= reason;
     }
 
+    /// <summary>The guest this device was made for is gone: dead, destroyed, or its domid now names a new domain.</summary>
+    private bool GuestGone =>
+        _backend.Host.Lookup(FrontendId) is not { State: DomainState.Running } info || info.Generation != _generation || !_backend.Host.IsAlive(FrontendId);
+
+    private uint _generation;
+
     private async Task RunAsync()
     {
         CancellationToken ct = _backend.StopToken;
+        if (_backend.Host.Lookup(FrontendId) is not { } info)
+        {
+            _closedReason = $"dom{FrontendId} does not exist";
+            return;
+        }
+
+        _generation = info.Generation;
         try
         {
             await using XenStoreClient store = await XenStoreClient.ConnectAsync(_backend.SocketPath, ct).ConfigureAwait(false);
@@ -168,7 +181,7 @@ public sealed partial class IxpBackendDevice
                 return true;
             }
 
-            if (r.Error is XenbusError.PeerGone or XenbusError.Disposed || !_backend.Host.IsAlive(FrontendId))
+            if (r.Error is XenbusError.PeerGone or XenbusError.Disposed || GuestGone)
             {
                 return false;
             }
@@ -289,7 +302,7 @@ public sealed partial class IxpBackendDevice
                 return f;
             }
 
-            if (!_backend.Host.IsAlive(FrontendId))
+            if (GuestGone)
             {
                 return $"dom{FrontendId} died";
             }
