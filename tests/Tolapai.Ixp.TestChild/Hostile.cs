@@ -135,10 +135,10 @@ internal static unsafe class Hostile
             byte* junk = stackalloc byte[IxpRequest.Size];
             while (!stop.IsCancellationRequested)
             {
-                // Scribble any slot but the id: the guest's own bookkeeping is not the point.
+                // Scribble the body of any slot (bytes 16..111): the first 16 bytes are also where
+                // the backend's response lands, and garbling its own responses only hurts the guest.
                 uint slot = (uint)rng.Next((int)slots);
                 rng.NextBytes(new Span<byte>(junk, IxpRequest.Size));
-                Buffer.MemoryCopy(junk, entries + (slot * IxpRequest.Size), IxpRequest.Size, 8);
                 Buffer.MemoryCopy(junk + 16, entries + (slot * IxpRequest.Size) + 16, IxpRequest.Size - 16, IxpRequest.Size - 16);
             }
         }) { IsBackground = true };

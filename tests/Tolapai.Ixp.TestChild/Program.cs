@@ -54,7 +54,7 @@ public static class Program
             Say($"CONNECTED queues={front.Negotiated.Queues} order={front.Negotiated.RingPageOrder} persistent={(front.Negotiated.Persistent ? 1 : 0)} indirect={front.Negotiated.MaxIndirectSegments} sessions={(front.Negotiated.Sessions ? 1 : 0)}");
             int rc = args[0] switch
             {
-                "cpa" => Roles.Cpa(front, Int(o, "seed", 1)),
+                "cpa" => Roles.Cpa(front, Int(o, "seed", 1), Int(o, "interrupt", 0) == 1 ? Cpa.CompletionMode.Interrupt : Cpa.CompletionMode.Polling),
                 "v1" => Roles.V1(front, Int(o, "seed", 1)),
                 "hold" => Roles.Hold(front),
                 "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096)),

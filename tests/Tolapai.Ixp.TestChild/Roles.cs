@@ -15,20 +15,20 @@ internal static unsafe class Roles
     private static readonly SymCallback Callback = (tag, status, dst) =>
     {
         s_status = status;
-        s_done++;
+        Interlocked.Increment(ref s_done); // Interrupt mode: the completion thread
     };
 
     private static readonly SymCipherAlgorithm[] Algorithms =
         [SymCipherAlgorithm.DesEcb, SymCipherAlgorithm.DesCbc, SymCipherAlgorithm.TripleDesEcb, SymCipherAlgorithm.TripleDesCbc, SymCipherAlgorithm.TripleDesCtr];
 
     /// <summary>Every algorithm, both directions, in place and out of place, one to three pages, on every queue: bytes equal BouncyCastle's.</summary>
-    public static int Cpa(IxpFrontend front, int seed)
+    public static int Cpa(IxpFrontend front, int seed, CompletionMode mode)
     {
         var rng = new Random(seed);
         int checks = 0;
         for (int q = 0; q < front.Queues.Count; q++)
         {
-            CpaStatus created = IxpCyInstance.Create(front, q, CompletionMode.Polling, out IxpCyInstance? inst);
+            CpaStatus created = IxpCyInstance.Create(front, q, mode, out IxpCyInstance? inst);
             Check(created == CpaStatus.Success, $"create instance: {created} connected={front.IsConnected} state={front.State}");
             using IxpCyInstance cy = inst!;
             foreach (SymCipherAlgorithm alg in Algorithms)
@@ -90,14 +90,21 @@ internal static unsafe class Roles
         CpaStatus st;
         while ((st = cy.PerformOp(null, op, src, dst!)) == CpaStatus.Retry)
         {
-            _ = cy.Poll(0, out _);
+            if (cy.CompletionMode == CompletionMode.Polling)
+            {
+                _ = cy.Poll(0, out _);
+            }
         }
 
         Check(st == CpaStatus.Success, $"PerformOp {alg} {total}: {st} {cy.LastError}");
         Stopwatch sw = Stopwatch.StartNew();
-        while (s_done == before)
+        while (Volatile.Read(ref s_done) == before)
         {
-            _ = cy.Poll(0, out _);
+            if (cy.CompletionMode == CompletionMode.Polling)
+            {
+                _ = cy.Poll(0, out _);
+            }
+
             Check(sw.Elapsed < TimeSpan.FromSeconds(10), "no completion");
         }
 
