@@ -45,6 +45,7 @@ public static class Program
         {
             "-h" or "--help" or "help" => PrintUsage(),
             "cipher" => CipherCommand.Run(args.AsSpan(1)),
+            "perf" => PerfCommand.Run(args.AsSpan(1)),
             _ => throw new CommandLineException($"unknown command '{args[0]}' (try 'tolapai --help')"),
         };
     }
@@ -68,6 +69,8 @@ public static class Program
         commands:
           cipher --local --alg ALG --key HEX [--iv HEX] [--decrypt] [--in FILE] [--out FILE]
                  DES/3DES (ECB, CBC, CTR) over a file or stdin, as 'openssl enc -nopad' does
+          perf --mode native [--alg ALG] [--sizes ...] [--ops N] [--depth Q] [--json FILE]
+                 the CPA cipher sample on the emulated device, with the kernel's own figure beside it
 
         'tolapai <command> --help' describes a command.
         """;

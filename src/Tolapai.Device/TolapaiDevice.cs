@@ -136,6 +136,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 Errors = c.Errors + Volatile.Read(ref e.Errors),
                 Scattered = c.Scattered + Volatile.Read(ref e.Scattered),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
+                ExecuteSeconds = c.ExecuteSeconds + ((double)Volatile.Read(ref e.ExecuteTicks) / System.Diagnostics.Stopwatch.Frequency),
             };
         }
 
@@ -165,7 +166,10 @@ public sealed unsafe class TolapaiDevice : IDisposable
     internal void RingDeviceDoorbell(bool force = false)
     {
         uint* bell = (uint*)Region.Doorbells;
-        if (force || Volatile.Read(ref bell[1]) != 0)
+
+        // Only the first submitter after the engine announced sleep pays for the wake-up:
+        // taking "sleeping" back to 0 makes the next ones see an awake engine.
+        if (force || (Volatile.Read(ref bell[1]) != 0 && Interlocked.Exchange(ref bell[1], 0u) != 0))
         {
             Interlocked.Increment(ref bell[0]);
             Futex.Wake(&bell[0], int.MaxValue);
@@ -202,4 +206,7 @@ public readonly record struct DeviceCounters
 
     /// <summary>Times an engine parked.</summary>
     public long Parks { get; init; }
+
+    /// <summary>Seconds the engines spent running batches (wall clock, summed over engines).</summary>
+    public double ExecuteSeconds { get; init; }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Tolapai.Device;
 using Tolapai.Device.Dma;
@@ -23,6 +22,9 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     private readonly InFlight[] _inFlight;
     private readonly uint _mask;
     private readonly Thread? _completionThread;
+    private readonly Lock _control = new();
+    private readonly HashSet<BufferList> _lists = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<NativeSession> _sessions = [];
     private volatile bool _stopping;
 
     private NativeCyInstance(TolapaiDevice device, DeviceQueue queue, CompletionMode mode)
@@ -176,12 +178,26 @@ public sealed unsafe class NativeCyInstance : CySymInstance
             return SetError(CpaStatus.Resource, $"the device holds {Device.Options.MaxSessions} sessions already");
         }
 
-        session = new NativeSession(this, setup, callback, id);
+        var ns = new NativeSession(this, setup, callback, id);
+        lock (_control)
+        {
+            _sessions.Add(ns);
+        }
+
+        session = ns;
         return CpaStatus.Success;
     }
 
     /// <inheritdoc/>
-    protected override void RemoveSessionCore(CySymSession session) => Device.DestroySession(((NativeSession)session).DeviceId);
+    protected override void RemoveSessionCore(CySymSession session)
+    {
+        lock (_control)
+        {
+            _sessions.Remove((NativeSession)session);
+        }
+
+        Device.DestroySession(((NativeSession)session).DeviceId);
+    }
 
     /// <inheritdoc/>
     protected override CpaStatus SubmitCore(in SymRequest request)
@@ -253,12 +269,22 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         }
 
         bufferList = new BufferList(this, buffers);
+        lock (_control)
+        {
+            _lists.Add(bufferList);
+        }
+
         return CpaStatus.Success;
     }
 
     /// <inheritdoc/>
     protected override void FreeBufferListCore(BufferList bufferList)
     {
+        lock (_control)
+        {
+            _lists.Remove(bufferList);
+        }
+
         foreach (FlatBuffer b in bufferList.Buffers)
         {
             Release(b);
@@ -273,6 +299,39 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         {
             _queue.Wake();
             _completionThread.Join();
+        }
+
+        // Requests still on the ring complete (callbacks and all) before their memory goes:
+        // the engine may be writing into it. Bounded, in case the device was stopped first.
+        long giveUp = Environment.TickCount64 + 5000;
+        while (_queue.InFlight > 0 && Environment.TickCount64 < giveUp)
+        {
+            if (Drain(int.MaxValue) == 0)
+            {
+                Thread.Yield();
+            }
+        }
+
+        BufferList[] lists;
+        NativeSession[] sessions;
+        lock (_control)
+        {
+            lists = [.. _lists];
+            sessions = [.. _sessions];
+            _sessions.Clear();
+        }
+
+        foreach (BufferList list in lists)
+        {
+            if (list.MarkFreed())
+            {
+                FreeBufferListCore(list);
+            }
+        }
+
+        foreach (NativeSession session in sessions)
+        {
+            Device.DestroySession(session.DeviceId);
         }
 
         _queue.Dispose();
@@ -307,7 +366,6 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         return total;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int Drain(int max)
     {
         int n = 0;
