@@ -81,6 +81,7 @@ public static class IxpThroughput
         long allocated = GC.GetAllocatedBytesForCurrentThread();
         Stopwatch sw = Stopwatch.StartNew();
         long next = 0;
+        int idle = 0;
         while (sw.Elapsed < duration)
         {
             while (submitted - Volatile.Read(ref counter.Completed) < lists.Length)
@@ -102,13 +103,18 @@ public static class IxpThroughput
                 next++;
             }
 
+            int delivered = 0;
             if (polling)
             {
-                _ = instance.Poll(0, out _);
+                _ = instance.Poll(0, out delivered);
             }
-            else
+
+            if (delivered == 0 && ++idle > 64)
             {
-                Thread.SpinWait(16);
+                // Nothing came back: on a machine with few cores the device (and, split, the
+                // backend) need this core more than another poll does.
+                Thread.Yield();
+                idle = 0;
             }
         }
 
