@@ -324,6 +324,17 @@ public sealed class IxpFrontend : IAsyncDisposable
         return gref;
     }
 
+    /// <summary>
+    /// The split CPA binding on queue <paramref name="queue"/> (one instance per queue); throws
+    /// <see cref="IxpException"/> when the device is not Connected, the queue does not exist,
+    /// or the backend offers no sessions (protocol v1 only).
+    /// </summary>
+    public IxpCyInstance CreateCyInstance(int queue = 0, Cpa.CompletionMode mode = Cpa.CompletionMode.Polling)
+    {
+        Cpa.CpaStatus st = IxpCyInstance.Create(this, queue, mode, out IxpCyInstance? instance);
+        return st == Cpa.CpaStatus.Success ? instance! : throw new IxpException($"no split CPA instance on queue {queue}: {st} (connected {IsConnected}, sessions {Negotiated.Sessions}, {Queues.Count} queue(s))");
+    }
+
     private readonly Lock _slotLock = new();
     private bool[]? _slots;
 
