@@ -92,6 +92,13 @@ public sealed unsafe partial class IxpBackendQueue
         int work = DrainCompletions();
         if (_stop)
         {
+            if (_stalled is { } stalled)
+            {
+                // Never reached the driver: answer it now rather than wait for a drain that cannot come.
+                _stalled = null;
+                Finish(stalled, IxpStatus.Busy);
+            }
+
             if (_ring.PushResponsesAndCheckNotify())
             {
                 _ = _port.Notify();
