@@ -53,7 +53,7 @@ internal static unsafe class Hostile
     }
 
     /// <summary>Garbage opcodes, counts, lengths; grants out of range, not granted, granted to another domain, revoked, read-only for output; sessions that are not there. Each gets its error status; then a good request works.</summary>
-    public static int Requests(IxpFrontend front)
+    public static int Requests(IxpFrontend front, string group)
     {
         IxpFrontendQueue q = front.Queues[0];
         q.Handler = Handler;
@@ -74,29 +74,32 @@ internal static unsafe class Hostile
         Check(Send(q, create) == IxpStatus.Error, "session slot in use");
 
         IxpSegment Seg(uint gref, ushort off = 0, ushort len = 64) => new() { Gref = gref, Offset = off, Length = len };
-        var cases = new (string Name, IxpRequest Request, IxpStatus Expected)[]
+        var all = new (string Group, string Name, IxpRequest Request, IxpStatus Expected)[]
         {
-            ("opcode 99", new IxpRequest { Operation = 99 }, IxpStatus.NotSupported),
-            ("opcode 0", new IxpRequest { Operation = 0 }, IxpStatus.NotSupported),
-            ("handle 7", new IxpRequest { Operation = (byte)IxpOperation.Cipher, Handle = 7 }, IxpStatus.Error),
-            ("nr_segments 200", Cipher(3, 64, Seg(good)) with { NrSegments = 200 }, IxpStatus.Error),
-            ("no source", Cipher(3, 64) , IxpStatus.Error),
-            ("segment length 0", Cipher(3, 64, Seg(good, 0, 0)), IxpStatus.Error),
-            ("segment past the page", Cipher(3, 64, Seg(good, 4090, 64)), IxpStatus.Error),
-            ("msg_len mismatch", Cipher(3, 128, Seg(good)), IxpStatus.Error),
-            ("msg_len not whole blocks", Cipher(3, 60, Seg(good, 0, 60)), IxpStatus.Error),
-            ("grant out of range", Cipher(3, 64, Seg(999_999)), IxpStatus.BadGrant),
-            ("grant never made", Cipher(3, 64, Seg(gt.Capacity - 1)), IxpStatus.BadGrant),
-            ("grant to another domain", Cipher(3, 64, Seg(otherDomain)), IxpStatus.BadGrant),
-            ("revoked grant", Cipher(3, 64, Seg(revoked)), IxpStatus.BadGrant),
-            ("read-only grant written in place", Cipher(3, 64, Seg(readOnlyRef)), IxpStatus.BadGrant),
-            ("read-only grant as destination", Cipher(3, 64, Seg(good), Seg(readOnlyRef)), IxpStatus.BadGrant),
-            ("session never made", Cipher(9, 64, Seg(good)), IxpStatus.NoSession),
-            ("session slot out of range", Cipher(70_000, 64, Seg(good)), IxpStatus.NoSession),
-            ("destroy a session never made", new IxpRequest { Operation = (byte)IxpOperation.SessionDestroy } , IxpStatus.NoSession),
-            ("v1 with two pages", new IxpRequest { Operation = (byte)IxpOperation.DesEncryptV1, NrSegments = 2 }, IxpStatus.Error),
-            ("v1 page not granted", new IxpRequest { Operation = (byte)IxpOperation.DesEncryptV1, NrSegments = 1 }, IxpStatus.BadGrant),
+            ("opcodes", "opcode 99", new IxpRequest { Operation = 99 }, IxpStatus.NotSupported),
+            ("opcodes", "opcode 0", new IxpRequest { Operation = 0 }, IxpStatus.NotSupported),
+            ("opcodes", "handle 7", new IxpRequest { Operation = (byte)IxpOperation.Cipher, Handle = 7 }, IxpStatus.Error),
+            ("counts", "nr_segments 200", Cipher(3, 64, Seg(good)) with { NrSegments = 200 }, IxpStatus.Error),
+            ("counts", "no source", Cipher(3, 64), IxpStatus.Error),
+            ("counts", "indirect with 0 pages", Cipher(3, 64, Seg(good)) with { Operation = (byte)IxpOperation.CipherIndirect, NrSegments = 0 }, IxpStatus.Error),
+            ("lengths", "segment length 0", Cipher(3, 64, Seg(good, 0, 0)), IxpStatus.Error),
+            ("lengths", "segment past the page", Cipher(3, 64, Seg(good, 4090, 64)), IxpStatus.Error),
+            ("lengths", "msg_len mismatch", Cipher(3, 128, Seg(good)), IxpStatus.Error),
+            ("lengths", "msg_len not whole blocks", Cipher(3, 60, Seg(good, 0, 60)), IxpStatus.Error),
+            ("grant-range", "grant out of range", Cipher(3, 64, Seg(999_999)), IxpStatus.BadGrant),
+            ("grant-range", "grant never made", Cipher(3, 64, Seg(gt.Capacity - 1)), IxpStatus.BadGrant),
+            ("grant-foreign", "grant to another domain", Cipher(3, 64, Seg(otherDomain)), IxpStatus.BadGrant),
+            ("grant-revoked", "revoked grant", Cipher(3, 64, Seg(revoked)), IxpStatus.BadGrant),
+            ("grant-readonly", "read-only grant written in place", Cipher(3, 64, Seg(readOnlyRef)), IxpStatus.BadGrant),
+            ("grant-readonly", "read-only grant as destination", Cipher(3, 64, Seg(good), Seg(readOnlyRef)), IxpStatus.BadGrant),
+            ("sessions", "session never made", Cipher(9, 64, Seg(good)), IxpStatus.NoSession),
+            ("sessions", "session slot out of range", Cipher(70_000, 64, Seg(good)), IxpStatus.NoSession),
+            ("sessions", "destroy a session never made", new IxpRequest { Operation = (byte)IxpOperation.SessionDestroy }, IxpStatus.NoSession),
+            ("v1", "v1 with two pages", new IxpRequest { Operation = (byte)IxpOperation.DesEncryptV1, NrSegments = 2 }, IxpStatus.Error),
+            ("v1", "v1 page not granted", new IxpRequest { Operation = (byte)IxpOperation.DesEncryptV1, NrSegments = 1 }, IxpStatus.BadGrant),
         };
+        var cases = all.Where(c => c.Group == group).Select(c => (c.Name, c.Request, c.Expected)).ToArray();
+        Check(cases.Length > 0, $"no case group '{group}'");
 
         byte[] before = front.Pages.Memory.Page(frame2).ToArray();
         foreach ((string name, IxpRequest request, IxpStatus expected) in cases)
