@@ -144,16 +144,23 @@ public class EndToEndTests(ITestOutputHelper output)
         using (native)
         {
             IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(600), depth: 64, size: 4096);
+            IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(300), depth: 1, size: 64);
             using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=600", "depth=64", "size=4096", "order=2");
             string split = await g.ExpectAsync("OPS");
+            long allocated = h.Backend.WorkerAllocatedBytes, responses = h.Backend.ResponsesWritten;
+            await g.FinishAsync();
+            using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=300", "depth=1", "size=64");
+            string split1 = await g1.ExpectAsync("OPS");
+            await g1.FinishAsync();
             double splitOps = double.Parse(split.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
-            output.WriteLine($"native: {n.OpsPerSecond:F0} ops/s {n.Mbps:F0} Mbit/s, {n.BytesAllocatedPerOperation:F1} B allocated/op");
-            output.WriteLine($"split:  {split} (ops, ops/s, errors, B allocated/op in the guest)");
-            output.WriteLine($"split/native = {splitOps / n.OpsPerSecond:F2}; backend payload bytes copied = {h.Backend.PayloadBytesCopied}, control bytes = {h.Backend.ControlBytesCopied}");
+            double split1Ops = double.Parse(split1.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+            output.WriteLine($"4096 B 3DES-CBC depth 64: native {n.OpsPerSecond:F0} ops/s ({n.Mbps:F0} Mbit/s), split {splitOps:F0} ops/s ({splitOps * 4096 * 8 / 1e6:F0} Mbit/s), split/native = {splitOps / n.OpsPerSecond:F2}");
+            output.WriteLine($"64 B depth 1: native {1e6 / n1.OpsPerSecond:F1} us/op, split {1e6 / split1Ops:F1} us/op (mean round trip)");
+            output.WriteLine($"guest: {split} (ops, ops/s, errors, B allocated/op); native {n.BytesAllocatedPerOperation:F2} B/op; backend worker {(double)allocated / Math.Max(1, responses):F2} B/response over {responses} responses");
+            output.WriteLine($"payload bytes copied: backend {h.Backend.PayloadBytesCopied}; control bytes copied {h.Backend.ControlBytesCopied}");
             Assert.Equal(0, n.Errors);
             Assert.Equal("0", split.Split(' ')[3]);
             Assert.Equal(0, h.Backend.PayloadBytesCopied);
-            await g.FinishAsync();
         }
     }
 }

@@ -74,6 +74,16 @@ public sealed partial class IxpBackend : IAsyncDisposable
     /// <summary>Bytes of control data copied out of guest pages (v1 parameter headers: 32 per request; key and IV, never payload).</summary>
     public long ControlBytesCopied => Interlocked.Read(ref _controlBytesCopied);
 
+    /// <summary>Managed bytes the worker threads allocated so far (the data path allocates none; protocol v1 makes a driver session per request).</summary>
+    public long WorkerAllocatedBytes => _workers.Sum(w => w.AllocatedBytes);
+
+    /// <summary>Responses written to every guest so far.</summary>
+    public long ResponsesWritten => Interlocked.Read(ref _responses);
+
+    internal void CountResponse() => Interlocked.Increment(ref _responses);
+
+    private long _responses;
+
     /// <summary>Times the worker threads parked.</summary>
     public long Parks => _workers.Sum(w => w.Parks);
 

@@ -258,6 +258,7 @@ public sealed unsafe partial class IxpBackendQueue
         IxpResponse rsp = new() { Id = p.Id, Operation = (byte)p.Operation, Status = (short)status, RespSize = status == IxpStatus.Okay ? p.Length : 0 };
         _ = _ring.TryWriteResponse(rsp); // a slot is free: this request's own
         _served++;
+        _device.Backend.CountResponse();
         _free[_freeCount++] = p;
         _device.ReturnOutstanding();
     }

@@ -17,6 +17,8 @@ internal sealed class IxpBackendWorker
     private IxpBackendQueue[] _queues = [];
     private volatile bool _stop;
     private long _parks;
+    private long _allocatedAtStart = -1;
+    private long _allocated;
 
     public IxpBackendWorker(IxpDriver driver, IxpBackendOptions options, int index)
     {
@@ -30,6 +32,9 @@ internal sealed class IxpBackendWorker
     public int QueueCount => Volatile.Read(ref _queues).Length;
 
     public long Parks => Interlocked.Read(ref _parks);
+
+    /// <summary>Managed bytes the worker thread allocated since it started (sampled every 64 passes and before parking).</summary>
+    public long AllocatedBytes => Interlocked.Read(ref _allocated);
 
     public void Start() => _thread.Start();
 
@@ -62,8 +67,14 @@ internal sealed class IxpBackendWorker
     {
         int idle = 0;
         int start = 0;
+        _allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
         while (!_stop)
         {
+            if ((start & 63) == 0)
+            {
+                Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart);
+            }
+
             IxpBackendQueue[] queues = Volatile.Read(ref _queues);
             int work = 0;
             bool busy = false;
@@ -122,6 +133,7 @@ internal sealed class IxpBackendWorker
             }
 
             Interlocked.Increment(ref _parks);
+            Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart);
             if (queues.Length == 0)
             {
                 Thread.Sleep(_options.MultiRingParkTimeout);
