@@ -150,7 +150,10 @@ public class EndToEndTests(ITestOutputHelper output)
             long allocated = h.Backend.WorkerAllocatedBytes, responses = h.Backend.ResponsesWritten;
             await g.FinishAsync();
             using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=300", "depth=1", "size=64");
+            await g1.ExpectAsync("CONNECTED");
+            long parksBefore = h.Backend.Parks;
             string split1 = await g1.ExpectAsync("OPS");
+            output.WriteLine($"backend parks during the depth-1 run: {h.Backend.Parks - parksBefore}; device parks {h.Device.QueryCounters().Parks}");
             await g1.FinishAsync();
             double splitOps = double.Parse(split.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
             double split1Ops = double.Parse(split1.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
