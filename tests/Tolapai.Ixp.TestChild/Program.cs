@@ -57,6 +57,7 @@ public static class Program
                 "cpa" => Roles.Cpa(front, Int(o, "seed", 1), Int(o, "interrupt", 0) == 1 ? Cpa.CompletionMode.Interrupt : Cpa.CompletionMode.Polling),
                 "v1" => Roles.V1(front, Int(o, "seed", 1)),
                 "hold" => Roles.Hold(front),
+                "orphan" => Roles.Orphan(front),
                 "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096)),
                 "hostile-requests" => Hostile.Requests(front, o.GetValueOrDefault("case", "")),
                 "hostile-rewrite" => Hostile.Rewrite(front),

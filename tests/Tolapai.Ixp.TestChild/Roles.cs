@@ -223,6 +223,43 @@ internal static unsafe class Roles
         return 0;
     }
 
+    /// <summary>Submits 16 requests, waits for "poll", then polls until every one completed (ok or failed).</summary>
+    public static int Orphan(IxpFrontend front)
+    {
+        using IxpCyInstance cy = front.CreateCyInstance(0, CompletionMode.Polling);
+        int ok = 0, failed = 0;
+        SymCallback cb = (_, st, _) =>
+        {
+            if (st == CpaStatus.Success)
+            {
+                ok++;
+            }
+            else
+            {
+                failed++;
+            }
+        };
+        Check(cy.InitSession(new SymSessionSetupData(SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, new byte[8]), cb, out CySymSession? s) == CpaStatus.Success, "session");
+        Check(cy.AllocateBufferList([64], out BufferList? b) == CpaStatus.Success, "alloc");
+        SymOpData op = new() { Session = s, PacketType = SymPacketType.Full, MessageLenToCipher = 64 };
+        for (int i = 0; i < 16; i++)
+        {
+            Check(cy.PerformOp(null, op, b!, b!) == CpaStatus.Success, "submit");
+        }
+
+        Say("SUBMITTED");
+        Check(Console.In.ReadLine() == "poll", "poll");
+        Stopwatch sw = Stopwatch.StartNew();
+        while (ok + failed < 16 && sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            _ = cy.Poll(0, out _);
+        }
+
+        Check(cy.PerformOp(null, op, b!, b!) == CpaStatus.Restarting, "a closed device refuses new requests");
+        Say($"DONE ok={ok} failed={failed}");
+        return 0;
+    }
+
     /// <summary>3DES-CBC with <paramref name="depth"/> requests in flight for <paramref name="ms"/>: prints OPS n, ops/s.</summary>
     public static int Load(IxpFrontend front, int ms, int depth, int size)
     {

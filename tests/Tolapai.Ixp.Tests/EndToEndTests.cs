@@ -137,6 +137,24 @@ public class EndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Requests_in_flight_when_the_backend_closes_complete_with_an_error()
+    {
+        // max-requests 0 (a paused backend): the guest's sixteen wait in its ring when dom0's backend stops.
+        await using IxpHost h = await IxpHost.StartAsync(new IxpBackendOptions { MaxRequestsPerGuest = 0 });
+        using GuestProcess g = await h.StartGuestAsync(1, "orphan");
+        await g.ExpectAsync("SUBMITTED");
+        await h.Backend.DisposeAsync();
+        g.Send("poll");
+        string done = await g.ExpectAsync("DONE");
+        output.WriteLine(done);
+        Assert.Matches(@"DONE ok=\d+ failed=\d+", done);
+        int ok = int.Parse(done.Split(' ')[1][3..], System.Globalization.CultureInfo.InvariantCulture);
+        int failed = int.Parse(done.Split(' ')[2][7..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0, ok);
+        Assert.Equal(16, failed);
+    }
+
+    [Fact]
     public async Task Split_and_native_throughput_at_4096_bytes_3DES_CBC_and_zero_payload_copies()
     {
         await using IxpHost h = await IxpHost.StartAsync();

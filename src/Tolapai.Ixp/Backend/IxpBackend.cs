@@ -128,7 +128,13 @@ public sealed partial class IxpBackend : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(dom0);
-        IxpBackend backend = new(host, dom0, drivers, domid, options ?? new IxpBackendOptions());
+        options ??= new IxpBackendOptions();
+        if (options.Validate() is { } bad)
+        {
+            throw new ArgumentException(bad, nameof(options));
+        }
+
+        IxpBackend backend = new(host, dom0, drivers, domid, options);
         foreach (IxpBackendWorker w in backend._workers)
         {
             w.Start();

@@ -175,7 +175,8 @@ public sealed partial class IxpBackendDevice
     {
         while (!ct.IsCancellationRequested)
         {
-            XenbusResult r = await xenbus.WaitForPeerStateAsync(predicate, Options.LivenessInterval, ct).ConfigureAwait(false);
+            // Not cancelled by ct: a stopping backend still closes the device properly (the loop checks ct).
+            XenbusResult r = await xenbus.WaitForPeerStateAsync(predicate, Options.LivenessInterval, CancellationToken.None).ConfigureAwait(false);
             if (r.IsOk)
             {
                 return true;
@@ -308,7 +309,7 @@ public sealed partial class IxpBackendDevice
             }
 
             // Initialised → Connected is the frontend finishing the handshake; anything else is it leaving.
-            XenbusResult r = await xenbus.WaitForPeerStateAsync(p => p.Condition != XenbusPeerCondition.Present || p.State is not (XenbusState.Initialised or XenbusState.Connected), Options.LivenessInterval, ct).ConfigureAwait(false);
+            XenbusResult r = await xenbus.WaitForPeerStateAsync(p => p.Condition != XenbusPeerCondition.Present || p.State is not (XenbusState.Initialised or XenbusState.Connected), Options.LivenessInterval, CancellationToken.None).ConfigureAwait(false);
             if (r.IsOk || r.Error is XenbusError.PeerGone or XenbusError.PeerMalformed or XenbusError.Disposed)
             {
                 return $"the frontend is {xenbus.PeerState}";

@@ -9,7 +9,7 @@ public sealed record IxpBackendOptions
     /// <summary>Session slots per device (the per-guest session limit).</summary>
     public int MaxSessions { get; init; } = 64;
 
-    /// <summary>Requests a guest may have at the device at once (over all its queues); more wait in its ring.</summary>
+    /// <summary>Requests a guest may have at the device at once (over all its queues); more wait in its ring. 0 pauses the backend: nothing is taken.</summary>
     public int MaxRequestsPerGuest { get; init; } = 256;
 
     /// <summary>Largest ring-page-order accepted (0..4).</summary>
@@ -50,4 +50,17 @@ public sealed record IxpBackendOptions
 
     /// <summary>How long teardown waits for requests still at the driver before unmapping.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Null when every option is in range, else what is wrong.</summary>
+    public string? Validate() =>
+        MaxSessions is < 0 or > 65536 ? $"MaxSessions {MaxSessions} is not 0..65536"
+        : MaxRequestsPerGuest < 0 ? $"MaxRequestsPerGuest {MaxRequestsPerGuest} is negative"
+        : MaxRingPageOrder is < 0 or > Xen.Ring.SharedRing.MaxPageOrder ? $"MaxRingPageOrder {MaxRingPageOrder} is not 0..{Xen.Ring.SharedRing.MaxPageOrder}"
+        : MaxQueues is < 1 or > 64 ? $"MaxQueues {MaxQueues} is not 1..64"
+        : MaxIndirectSegments is < 0 or > Protocol.IxpCipherIndirectBody.MaxIndirectPages * Protocol.IxpSegment.PerPage ? $"MaxIndirectSegments {MaxIndirectSegments} is not 0..8192"
+        : MaxPersistentGrants < 0 ? $"MaxPersistentGrants {MaxPersistentGrants} is negative"
+        : SpinBudget < 0 ? $"SpinBudget {SpinBudget} is negative"
+        : BatchPerTurn < 1 ? $"BatchPerTurn {BatchPerTurn} must be at least 1"
+        : ParkTimeout <= TimeSpan.Zero || MultiRingParkTimeout <= TimeSpan.Zero || LivenessInterval <= TimeSpan.Zero || OperationTimeout <= TimeSpan.Zero || DrainTimeout < TimeSpan.Zero ? "timeouts must be positive"
+        : null;
 }

@@ -164,6 +164,17 @@ public sealed unsafe partial class IxpBackendQueue
         int n = 0;
         if (_stalled is { } s)
         {
+            // Waiting for room under max-requests, or for the driver's ring.
+            if (!s.HoldsOutstanding)
+            {
+                if (!_device.TryTakeOutstanding())
+                {
+                    return 0;
+                }
+
+                s.HoldsOutstanding = true;
+            }
+
             IxpStatus st = _device.Backend.Driver.Submit(s);
             if (st == IxpStatus.Busy)
             {
@@ -181,15 +192,9 @@ public sealed unsafe partial class IxpBackendQueue
 
         while (n < batch && _freeCount > 0)
         {
-            if (!_device.TryTakeOutstanding())
-            {
-                break; // max-requests: the rest waits in the guest's ring
-            }
-
             RingStatus rs = _ring.TryTakeRequest(out IxpRequest req);
             if (rs != RingStatus.Ok)
             {
-                _device.ReturnOutstanding();
                 break;
             }
 
@@ -203,9 +208,19 @@ public sealed unsafe partial class IxpBackendQueue
             p.NrDst = 0;
             p.DriverSession = null;
             p.Session = null;
+            p.HoldsOutstanding = false;
             IxpStatus status = Prepare(ref req, p, out bool submit);
             if (status == IxpStatus.Okay && submit)
             {
+                if (!_device.TryTakeOutstanding())
+                {
+                    // max-requests: this one waits here, the rest in the guest's ring. Session
+                    // operations never wait: they do not go to the driver.
+                    _stalled = p;
+                    break;
+                }
+
+                p.HoldsOutstanding = true;
                 status = _device.Backend.Driver.Submit(p);
                 if (status == IxpStatus.Busy)
                 {
@@ -260,6 +275,10 @@ public sealed unsafe partial class IxpBackendQueue
         _served++;
         _device.Backend.CountResponse();
         _free[_freeCount++] = p;
-        _device.ReturnOutstanding();
+        if (p.HoldsOutstanding)
+        {
+            p.HoldsOutstanding = false;
+            _device.ReturnOutstanding();
+        }
     }
 }

@@ -38,6 +38,7 @@ internal sealed class Pending
     public int NrSrc;
     public int NrDst;
     public int DriverStatus;
+    public bool HoldsOutstanding; // counted in the guest's max-requests
     public readonly MappedSegment[] Source;
     public readonly MappedSegment[] Destination;
     public readonly IxpSegment[] Segments; // the copy of the request's segments (rule 1)

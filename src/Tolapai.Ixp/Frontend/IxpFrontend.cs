@@ -28,6 +28,7 @@ public sealed class IxpFrontend : IAsyncDisposable
     private readonly uint[] _persistent; // frame → gref (0: none; gref 0 is reserved so never handed out)
     private readonly List<IxpFrontendQueue> _queues = [];
     private volatile bool _connected;
+    private volatile bool _backendGone;
     private volatile string? _violation;
     private Task _monitor = Task.CompletedTask;
     private int _disposed;
@@ -67,6 +68,9 @@ public sealed class IxpFrontend : IAsyncDisposable
 
     /// <summary>True while both ends are Connected.</summary>
     public bool IsConnected => _connected;
+
+    /// <summary>True once the backend has closed (or vanished): requests in flight will get no response and are failed by the next poll.</summary>
+    public bool BackendGone => _backendGone;
 
     /// <summary>Why the frontend stopped trusting the backend, if it did.</summary>
     public string? Violation => _violation;
@@ -134,6 +138,12 @@ public sealed class IxpFrontend : IAsyncDisposable
         Check(await _xenbus.WaitForPeerStateAsync(XenbusState.Connected, o.HandshakeTimeout).ConfigureAwait(false), "backend Connected");
         Check(await _xenbus.SwitchStateAsync(XenbusState.Connected).ConfigureAwait(false), "switch to Connected");
         _connected = true;
+        // Changes queued during the handshake are history; what counts is the peer from now on.
+        while (_xenbus.PeerStateChanges.TryRead(out _))
+        {
+        }
+
+        Observe(_xenbus.PeerState);
         _monitor = MonitorAsync();
         IxpEventSource.Log.DeviceConnected(DomId, -1, Negotiated.Queues, Negotiated.RingPageOrder, Negotiated.Persistent);
     }
@@ -259,14 +269,25 @@ public sealed class IxpFrontend : IAsyncDisposable
         // driver already moves our state, we stop submissions.
         await foreach (XenbusPeerState peer in _xenbus.PeerStateChanges.ReadAllAsync().ConfigureAwait(false))
         {
-            // Changes queued before Connected (InitWait...) are history; only a departure counts.
-            if (peer.Condition != XenbusPeerCondition.Present || peer.State is XenbusState.Closing or XenbusState.Closed or XenbusState.Unknown)
-            {
-                _connected = false;
-            }
+            Observe(peer);
         }
 
         _connected = false;
+    }
+
+    private void Observe(XenbusPeerState peer)
+    {
+        // Only a departure counts (Connected → Reconfiguring would not stop submissions either).
+        if (peer.Condition != XenbusPeerCondition.Present || peer.State is XenbusState.Closing or XenbusState.Closed or XenbusState.Unknown or XenbusState.Initialising)
+        {
+            _connected = false;
+        }
+
+        // Closed (or gone): the backend has unmapped everything; no response will come.
+        if (peer.Condition != XenbusPeerCondition.Present || peer.State is XenbusState.Closed)
+        {
+            _backendGone = true;
+        }
     }
 
     private uint Own(uint frame)

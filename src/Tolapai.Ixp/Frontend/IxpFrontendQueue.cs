@@ -397,6 +397,45 @@ public sealed unsafe class IxpFrontendQueue
             Handler?.Invoke(tag, (IxpStatus)rsp.Status, rsp.RespSize);
         }
 
+        // Responses the backend wrote before it closed are taken above; the rest never come.
+        if (n == 0 && _owner.BackendGone && InFlight > 0)
+        {
+            n = FailInFlight();
+        }
+
+        return n;
+    }
+
+    /// <summary>The backend closed with requests of ours unanswered: each completes with DeviceError (nothing is lost silently).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int FailInFlight()
+    {
+        int n = 0;
+        for (uint id = 0; id < _shadow.Length; id++)
+        {
+            ref Shadow s = ref _shadow[id];
+            if (!s.InUse)
+            {
+                continue;
+            }
+
+            bool quarantine = false;
+            for (int k = 0; k < s.Grants; k++)
+            {
+                quarantine |= !_grants.EndForeignAccessRef(_reservedGrefs[(id * _grefsPerId) + k]);
+            }
+
+            s.InUse = false;
+            if (!quarantine)
+            {
+                _freeIds.Push(id);
+            }
+
+            Interlocked.Increment(ref _completed);
+            n++;
+            Handler?.Invoke(s.Tag, IxpStatus.DeviceError, 0);
+        }
+
         return n;
     }
 
