@@ -94,8 +94,11 @@ public sealed unsafe class IxpFrontendQueue
     /// <summary>Grants the backend still held when their response came (those ids are kept out of use).</summary>
     public long GrantEndFailures => Volatile.Read(ref _grantEndFailures);
 
-    /// <summary>The shadow of an in-flight request id (what was written to the ring).</summary>
+    /// <summary>The shadow of an in-flight request id (what was written to the ring): what a resubmission after migration sends again.</summary>
     public IxpRequest ShadowOf(uint id) => _shadow[id].Request;
+
+    /// <summary>True while request <paramref name="id"/> waits for its response.</summary>
+    public bool IsInFlight(uint id) => id < (uint)_shadow.Length && _shadow[id].InUse;
 
     /// <summary>Seed v1: DES over the parameter page in <paramref name="parameterFrame"/> (a <see cref="DesRequestV1"/> the caller filled).</summary>
     public IxpSubmitResult TrySubmitDesV1(uint parameterFrame, bool encrypt, ulong tag)
