@@ -26,8 +26,8 @@ public readonly record struct IxpThroughputResult(long Operations, double Second
 /// </summary>
 public static class IxpThroughput
 {
-    /// <summary>Runs for <paramref name="duration"/> (after a short warm-up) and counts.</summary>
-    public static IxpThroughputResult Run(ICySymInstance instance, TimeSpan duration, int depth = 64, int size = 4096, SymCipherAlgorithm algorithm = SymCipherAlgorithm.TripleDesCbc)
+    /// <summary>Runs for <paramref name="duration"/> after <paramref name="warmup"/> (default 300 ms: the JIT's tiers settle) and counts.</summary>
+    public static IxpThroughputResult Run(ICySymInstance instance, TimeSpan duration, int depth = 64, int size = 4096, SymCipherAlgorithm algorithm = SymCipherAlgorithm.TripleDesCbc, TimeSpan? warmup = null)
     {
         ArgumentNullException.ThrowIfNull(instance);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(depth);
@@ -56,7 +56,7 @@ public static class IxpThroughput
         SymOpData op = new() { Session = session, PacketType = SymPacketType.Full, Iv = iv, MessageLenToCipher = size };
         try
         {
-            _ = Loop(instance, op, lists, counter, TimeSpan.FromMilliseconds(Math.Min(200, duration.TotalMilliseconds / 4)));
+            _ = Loop(instance, op, lists, counter, warmup ?? TimeSpan.FromMilliseconds(300));
             IxpThroughputResult r = Loop(instance, op, lists, counter, duration);
             return r with { Bytes = r.Operations * size };
         }

@@ -261,11 +261,11 @@ internal static unsafe class Roles
     }
 
     /// <summary>3DES-CBC with <paramref name="depth"/> requests in flight for <paramref name="ms"/>: prints OPS n, ops/s.</summary>
-    public static int Load(IxpFrontend front, int ms, int depth, int size)
+    public static int Load(IxpFrontend front, int ms, int depth, int size, int warmupMs)
     {
         Check(IxpCyInstance.Create(front, 0, CompletionMode.Polling, out IxpCyInstance? inst) == CpaStatus.Success, "create");
         using IxpCyInstance cy = inst!;
-        IxpThroughputResult r = IxpThroughput.Run(cy, TimeSpan.FromMilliseconds(ms), depth, size);
+        IxpThroughputResult r = IxpThroughput.Run(cy, TimeSpan.FromMilliseconds(ms), depth, size, warmup: TimeSpan.FromMilliseconds(warmupMs));
         Say(FormattableString.Invariant($"OPS {r.Operations} {r.OpsPerSecond:F0} {r.Errors} {r.BytesAllocatedPerOperation:F1}"));
         return 0;
     }

@@ -161,9 +161,9 @@ public class EndToEndTests(ITestOutputHelper output)
         Assert.Equal(Cpa.CpaStatus.Success, Cpa.Native.NativeCyInstance.Create(h.Device, Cpa.CompletionMode.Polling, out Cpa.Native.NativeCyInstance? native));
         using (native)
         {
-            IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(600), depth: 64, size: 4096);
+            IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(600), depth: 64, size: 4096, warmup: TimeSpan.FromMilliseconds(600));
             IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(300), depth: 1, size: 64);
-            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=600", "depth=64", "size=4096", "order=2");
+            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=600", "depth=64", "size=4096", "order=2", "warmup=600");
             string split = await g.ExpectAsync("OPS");
             long allocated = h.Backend.WorkerAllocatedBytes, responses = h.Backend.ResponsesWritten;
             await g.FinishAsync();
