@@ -41,6 +41,12 @@ public sealed record DeviceOptions
     /// <summary>How long an idle engine spins before it parks on its doorbell.</summary>
     public TimeSpan EngineSpin { get; init; } = TimeSpan.FromMicroseconds(50);
 
+    /// <summary>
+    /// When fewer requests wait than a vector has lanes, an engine waits for more while the
+    /// driver keeps adding them, until this long passes with none added. Zero: take what is there.
+    /// </summary>
+    public TimeSpan CoalesceQuiet { get; init; } = TimeSpan.FromMicroseconds(3);
+
     /// <summary>Checks the values; returns null when good, else the message.</summary>
     public string? Validate()
     {
@@ -62,6 +68,11 @@ public sealed record DeviceOptions
         if (MaxSessions is < 1 or > 65535)
         {
             return $"max sessions must be 1..65535, not {MaxSessions}";
+        }
+
+        if (CoalesceQuiet < TimeSpan.Zero || CoalesceQuiet > TimeSpan.FromMilliseconds(10))
+        {
+            return $"coalescing quiet time must be 0..10 ms, not {CoalesceQuiet}";
         }
 
         return MaxBatch is < 1 or > 65536 ? $"max batch must be 1..65536, not {MaxBatch}" : null;

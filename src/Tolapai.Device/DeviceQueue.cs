@@ -134,6 +134,22 @@ public unsafe class DeviceQueue : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryTakeResponse(out DeviceResponse response)
     {
+        if (!TryPeekResponse(out response))
+        {
+            return false;
+        }
+
+        ConsumeResponse();
+        return true;
+    }
+
+    /// <summary>
+    /// Reads the next response in ring order without giving its slot back, so the caller can
+    /// finish with its own record of that ring index before a submitter may reuse it; then
+    /// <see cref="ConsumeResponse"/>. Never blocks.
+    /// </summary>
+    public bool TryPeekResponse(out DeviceResponse response)
+    {
         uint cons = _rspCons;
         if (cons == Volatile.Read(ref _reqProd))
         {
@@ -154,10 +170,14 @@ public unsafe class DeviceQueue : IDisposable
         }
 
         response = new DeviceResponse(cons, *(ulong*)(rsp + 8), (DeviceStatus)(int)(head >> 32));
-
-        // Release: the submitter may reuse the slot once it sees rsp_cons move.
-        Volatile.Write(ref _rspCons, cons + 1);
         return true;
+    }
+
+    /// <summary>Gives back the slot of the response last peeked.</summary>
+    public void ConsumeResponse()
+    {
+        // Release: the submitter may reuse the slot (and the caller's record of it) once it sees rsp_cons move.
+        Volatile.Write(ref _rspCons, _rspCons + 1);
     }
 
     /// <summary>

@@ -52,6 +52,9 @@ public sealed unsafe class TolapaiDevice : IDisposable
     /// <summary>The ring region.</summary>
     public DeviceRegion Region { get; }
 
+    /// <summary>True once disposed (engines stopped, region freed): drivers must not touch the region any more.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     /// <summary>Sessions held now.</summary>
     public int SessionCount => Sessions.Count;
 
@@ -136,6 +139,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 Errors = c.Errors + Volatile.Read(ref e.Errors),
                 Scattered = c.Scattered + Volatile.Read(ref e.Scattered),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
+                Coalesced = c.Coalesced + Volatile.Read(ref e.Coalesced),
                 ExecuteSeconds = c.ExecuteSeconds + ((double)Volatile.Read(ref e.ExecuteTicks) / System.Diagnostics.Stopwatch.Frequency),
             };
         }
@@ -206,6 +210,9 @@ public readonly record struct DeviceCounters
 
     /// <summary>Times an engine parked.</summary>
     public long Parks { get; init; }
+
+    /// <summary>Times an engine waited for a short batch to fill.</summary>
+    public long Coalesced { get; init; }
 
     /// <summary>Seconds the engines spent running batches (wall clock, summed over engines).</summary>
     public double ExecuteSeconds { get; init; }

@@ -4,10 +4,10 @@ using Tolapai.Device;
 
 namespace Tolapai.Cpa.Tests;
 
-public sealed class SoftwareBindingTests : CySymContractTests
+public abstract class SoftwareBindingTestsBase(CompletionMode mode) : CySymContractTests
 {
-    private readonly SoftwareCyInstance _a = new();
-    private readonly SoftwareCyInstance _b = new();
+    private readonly SoftwareCyInstance _a = new(mode);
+    private readonly SoftwareCyInstance _b = new(mode);
 
     protected override ICySymInstance Instance => _a;
 
@@ -20,6 +20,12 @@ public sealed class SoftwareBindingTests : CySymContractTests
         base.Dispose();
     }
 }
+
+/// <summary>The software binding, completions queued for Poll.</summary>
+public sealed class SoftwarePollingTests() : SoftwareBindingTestsBase(CompletionMode.Polling);
+
+/// <summary>The software binding, completions delivered at submission.</summary>
+public sealed class SoftwareInterruptTests() : SoftwareBindingTestsBase(CompletionMode.Interrupt);
 
 public abstract class NativeBindingTestsBase : CySymContractTests
 {

@@ -11,6 +11,11 @@ namespace Tolapai.Cpa.Native;
 /// IOMMU; operations go on the request ring by machine address and completions come back in
 /// ring order, by polling or from a driver thread woken by the device's interrupt.
 /// </summary>
+/// <remarks>
+/// Dispose instances before their device: disposing an instance lets its requests in flight
+/// complete, then returns its buffer memory, sessions and ring pair. An instance whose device
+/// was disposed first only frees its memory (the engines are stopped).
+/// </remarks>
 public sealed unsafe class NativeCyInstance : CySymInstance
 {
     /// <summary>Source plus destination segments one request may carry.</summary>
@@ -304,7 +309,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         // Requests still on the ring complete (callbacks and all) before their memory goes:
         // the engine may be writing into it. Bounded, in case the device was stopped first.
         long giveUp = Environment.TickCount64 + 5000;
-        while (_queue.InFlight > 0 && Environment.TickCount64 < giveUp)
+        while (!Device.IsDisposed && _queue.InFlight > 0 && Environment.TickCount64 < giveUp)
         {
             if (Drain(int.MaxValue) == 0)
             {
@@ -331,10 +336,17 @@ public sealed unsafe class NativeCyInstance : CySymInstance
 
         foreach (NativeSession session in sessions)
         {
-            Device.DestroySession(session.DeviceId);
+            if (!Device.IsDisposed)
+            {
+                Device.DestroySession(session.DeviceId);
+            }
         }
 
-        _queue.Dispose();
+        if (!Device.IsDisposed)
+        {
+            _queue.Dispose();
+        }
+
         base.Dispose(disposing);
     }
 
@@ -369,11 +381,14 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     private int Drain(int max)
     {
         int n = 0;
-        while (n < max && _queue.TryTakeResponse(out DeviceResponse rsp))
+        while (n < max && _queue.TryPeekResponse(out DeviceResponse rsp))
         {
+            // Copy and clear the record before the slot is given back: from then on the
+            // submitting thread may reuse it.
             ref InFlight slot = ref _inFlight[rsp.Index & _mask];
             InFlight op = slot;
             slot = default;
+            _queue.ConsumeResponse();
             n++;
             Complete(op.Callback, op.Tag, op.Session, rsp.Status == DeviceStatus.Ok ? CpaStatus.Success : CpaStatus.Fail, op.Destination);
         }

@@ -155,6 +155,7 @@ public static class CipherPerf
         long reaped = 0;
         int depth = slots.Length;
         bool polling = instance.CompletionMode == CompletionMode.Polling;
+        uint idle = 0;
         while (reaped < total)
         {
             while (submitted < total && submitted - reaped < depth)
@@ -210,7 +211,17 @@ public static class CipherPerf
                 progressed = true;
             }
 
-            if (!progressed && !polling)
+            if (progressed)
+            {
+                idle = 0;
+            }
+            else if ((++idle & 15) == 0)
+            {
+                // Now and then give the core away: on a machine busier than its cores the
+                // engine (or the driver thread) we wait for may need this one.
+                Thread.Yield();
+            }
+            else if (!polling)
             {
                 Thread.SpinWait(50);
             }

@@ -18,7 +18,7 @@ public sealed record CipherPerfOptions
     public IReadOnlyList<int> Sizes { get; init; } = DefaultSizes;
 
     /// <summary>Operations per packet size.</summary>
-    public int Ops { get; init; } = 20000;
+    public int Ops { get; init; } = 50000;
 
     /// <summary>Operations in flight (and buffer lists in the round-robin pool).</summary>
     public int Depth { get; init; } = 256;

@@ -37,6 +37,7 @@ internal sealed unsafe partial class DeviceEngine
     private readonly int _maxBatch;
     private readonly long _spinTicks;
     private readonly uint _lanes;
+    private readonly long _coalesceTicks;
     private volatile bool _stop;
     private int _nextPair;
 
@@ -53,6 +54,7 @@ internal sealed unsafe partial class DeviceEngine
         _jobPending = new int[_maxBatch];
         _touched = new bool[_layout.Pairs];
         _spinTicks = (long)(device.Options.EngineSpin.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        _coalesceTicks = (long)(device.Options.CoalesceQuiet.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         _lanes = DesCipher.Best switch
         {
             DesKernel.Vector512 => 64u,
@@ -75,6 +77,9 @@ internal sealed unsafe partial class DeviceEngine
     /// <summary>Requests that ran piecewise (several host-contiguous runs).</summary>
     public long Scattered;
 
+    /// <summary>Times the engine waited for a short batch to fill.</summary>
+    public long Coalesced;
+
     /// <summary>Times the engine parked on its doorbell.</summary>
     public long Parks;
 
@@ -93,6 +98,7 @@ internal sealed unsafe partial class DeviceEngine
     private void Loop()
     {
         long idleSince = 0;
+        uint idleSpins = 0;
         while (!_stop)
         {
             int n = Gather();
@@ -107,6 +113,12 @@ internal sealed unsafe partial class DeviceEngine
                 {
                     Park();
                     idleSince = 0;
+                }
+                else if ((++idleSpins & 15) == 0)
+                {
+                    // Give the core away now and then: when the machine is busier than its
+                    // cores, the driver that would feed us may be waiting for this very core.
+                    Thread.Yield();
                 }
                 else
                 {
@@ -196,6 +208,20 @@ internal sealed unsafe partial class DeviceEngine
                     break;
                 }
 
+                if (avail < _lanes && n == 0 && _coalesceTicks > 0)
+                {
+                    // Fewer requests than a vector has lanes: while the driver is still adding
+                    // to them, wait for it (a few microseconds of quiet ends the wait), so that
+                    // CBC-encrypt streams fill the lanes instead of running a full-width pass
+                    // for a handful of them.
+                    avail = Coalesce(pair, cons, avail);
+                    if (avail > (uint)_layout.Entries)
+                    {
+                        _device.FaultPair(p);
+                        break;
+                    }
+                }
+
                 uint take = Math.Min(avail, (uint)(_maxBatch - n));
 
                 // Whole vectors: CBC-encrypt streams of one length finish together, so a batch
@@ -224,6 +250,29 @@ internal sealed unsafe partial class DeviceEngine
 
         _nextPair = (_nextPair + 1) % pairs;
         return n;
+    }
+
+    private uint Coalesce(byte* pair, uint cons, uint avail)
+    {
+        long quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (avail < _lanes && !_stop)
+        {
+            Thread.SpinWait(10);
+            uint now = Volatile.Read(ref *(uint*)(pair + RegionLayout.RequestProducer)) - cons;
+            long t = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (now != avail)
+            {
+                avail = now;
+                quietSince = t;
+            }
+            else if (t - quietSince > _coalesceTicks)
+            {
+                break;
+            }
+        }
+
+        Coalesced++;
+        return avail;
     }
 
     private void Prepare(ref Pending pending, in RequestEntry entry, int pair, uint index, int slot)
