@@ -58,6 +58,7 @@ public static class Program
                 "v1" => Roles.V1(front, Int(o, "seed", 1)),
                 "hold" => Roles.Hold(front),
                 "orphan" => Roles.Orphan(front),
+                "sample" => Roles.Sample(front, Int(o, "depth", 64), Int(o, "ops", 2000)),
                 "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096), Int(o, "warmup", 300)),
                 "hostile-requests" => Hostile.Requests(front, o.GetValueOrDefault("case", "")),
                 "hostile-rewrite" => Hostile.Rewrite(front),

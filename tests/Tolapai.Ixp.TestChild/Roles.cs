@@ -223,6 +223,21 @@ internal static unsafe class Roles
         return 0;
     }
 
+    /// <summary>The CPA layer's own sample (cipher perf, every output verified) run unchanged on the split binding.</summary>
+    public static int Sample(IxpFrontend front, int depth, int ops)
+    {
+        using IxpCyInstance cy = front.CreateCyInstance(0, CompletionMode.Polling);
+        Tolapai.Cpa.Sample.CipherPerfReport report = Tolapai.Cpa.Sample.CipherPerf.Run(cy, new Tolapai.Cpa.Sample.CipherPerfOptions { Sizes = [64, 1024, 4096], Ops = ops, Depth = depth, WarmupOps = 200 });
+        foreach (Tolapai.Cpa.Sample.CipherPerfResult r in report.Results)
+        {
+            Say(FormattableString.Invariant($"SIZE {r.Size} ops={r.Ops} opsPerSec={r.OpsPerSec:F0} p50={r.LatencyNs.P50} retries={r.Retries} verified={r.Verified} failures={r.Failures} mismatches={r.Mismatches}"));
+            Check(r.Verified && r.Failures == 0 && r.Mismatches == 0, $"size {r.Size} not verified");
+        }
+
+        Say("OK sample");
+        return 0;
+    }
+
     /// <summary>Submits 16 requests, waits for "poll", then polls until every one completed (ok or failed).</summary>
     public static int Orphan(IxpFrontend front)
     {

@@ -73,6 +73,19 @@ public class EndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_CPA_sample_runs_unchanged_on_the_split_binding()
+    {
+        await using IxpHost h = await IxpHost.StartAsync();
+        using GuestProcess g = await h.StartGuestAsync(1, "sample", "order=2", "depth=64", "ops=2000");
+        output.WriteLine(await g.ExpectAsync("SIZE 64"));
+        output.WriteLine(await g.ExpectAsync("SIZE 1024"));
+        output.WriteLine(await g.ExpectAsync("SIZE 4096"));
+        await g.ExpectAsync("OK");
+        await g.FinishAsync();
+        Assert.Equal(0, h.Backend.PayloadBytesCopied);
+    }
+
+    [Fact]
     public async Task Two_guests_at_once_both_agree_with_BouncyCastle()
     {
         await using IxpHost h = await IxpHost.StartAsync();
