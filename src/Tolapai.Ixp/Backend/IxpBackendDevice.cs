@@ -168,6 +168,13 @@ public sealed partial class IxpBackendDevice
             TearDown();
             _closedReason ??= "backend stopped: " + e.Message;
         }
+        catch (Exception e)
+        {
+            // Anything else is a bug; it ends this device, logged, never the dom0 process.
+            TearDown();
+            _closedReason = $"backend error {e.GetType().Name}: {e.Message}";
+            IxpEventSource.Log.DeviceClosed(FrontendId, (int)DevId, _closedReason);
+        }
     }
 
     /// <summary>Waits until <paramref name="predicate"/> holds; false if the guest died, the directory went or the backend stops.</summary>

@@ -34,7 +34,7 @@ public sealed unsafe partial class IxpBackendQueue
             case IxpOperation.Cipher when sessions:
                 submit = true;
                 return PrepareCipher(ref req, p, indirect: false);
-            case IxpOperation.CipherIndirect when sessions && _device.Backend.Options.MaxIndirectSegments > 0:
+            case IxpOperation.CipherIndirect when sessions && _device.Backend.Features.MaxIndirectSegments > 0:
                 submit = true;
                 return PrepareCipher(ref req, p, indirect: true);
             default:
@@ -95,7 +95,6 @@ public sealed unsafe partial class IxpBackendQueue
         ref IxpCipherBody b = ref req.BodyAs<IxpCipherBody>();
         int nrSrc = b.NrSrc, nrDst = b.NrDst, total = nrSrc + nrDst;
         uint length = b.MessageLength;
-        IxpBackendOptions o = _device.Backend.Options;
         if (nrSrc < 1)
         {
             return _device.Refuse(IxpStatus.Error, "no source segment");
@@ -113,9 +112,10 @@ public sealed unsafe partial class IxpBackendQueue
         else
         {
             int pages = (total + IxpSegment.PerPage - 1) / IxpSegment.PerPage;
-            if (total > o.MaxIndirectSegments || req.NrSegments != pages)
+            int max = _device.Backend.Features.MaxIndirectSegments;
+            if (total > max || req.NrSegments != pages)
             {
-                return _device.Refuse(IxpStatus.Error, $"indirect: {total} segments in {req.NrSegments} pages (max {o.MaxIndirectSegments})");
+                return _device.Refuse(IxpStatus.Error, $"indirect: {total} segments in {req.NrSegments} pages (max {max})");
             }
 
             ReadOnlySpan<uint> grefs = req.BodyAs<IxpCipherIndirectBody>().IndirectGrefs;

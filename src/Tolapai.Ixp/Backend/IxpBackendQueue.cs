@@ -129,6 +129,13 @@ public sealed unsafe partial class IxpBackendQueue
         return work;
     }
 
+    /// <summary>After an internal error: this queue is dropped by its worker at once.</summary>
+    internal void Abandon()
+    {
+        _stop = true;
+        _released = true;
+    }
+
     /// <summary>True while requests are at the driver or one waits to be submitted again.</summary>
     internal bool Busy => InFlight > 0 || _stalled is not null;
 

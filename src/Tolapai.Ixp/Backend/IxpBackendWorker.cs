@@ -82,7 +82,19 @@ internal sealed class IxpBackendWorker
             {
                 // Start each pass at the next ring: no guest is always first.
                 IxpBackendQueue q = queues[(start + i) % queues.Length];
-                int w = q.Turn(_options.BatchPerTurn);
+                int w;
+                try
+                {
+                    w = q.Turn(_options.BatchPerTurn);
+                }
+                catch (Exception e)
+                {
+                    // A bug met on one guest's ring must not take dom0 down: that device is closed.
+                    q.Device.Fail($"queue {q.Index}: backend error {e.GetType().Name}: {e.Message}");
+                    q.Abandon();
+                    w = -1;
+                }
+
                 if (w < 0)
                 {
                     Remove(q);
