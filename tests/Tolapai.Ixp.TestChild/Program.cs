@@ -38,8 +38,8 @@ public static class Program
             uint gfn = uint.Parse(go[1], CultureInfo.InvariantCulture);
             uint port = uint.Parse(go[2], CultureInfo.InvariantCulture);
             GuestMemory memory = host.MapGuestMemory(domid) ?? throw new InvalidOperationException($"dom{domid} has no memory");
-            // Frames: grant table, then the xenstore page, then free.
-            var pages = new GuestPageAllocator(memory, gfn + 1, memory.Pages - gfn - 1);
+            // Frames: grant table, then the xenstore page (here the first data frame), then free.
+            var pages = GuestPageAllocator.AllExcept(memory, gfn);
             await using XenStoreClient store = XenStoreClient.ConnectRing(host, domid, gfn, port);
             await store.ResetWatchesAsync();
             var options = new IxpFrontendOptions

@@ -12,6 +12,7 @@ public sealed unsafe class GuestPageAllocator
     private readonly Lock _lock = new();
     private readonly bool[] _used; // index: frame − FirstFrame
     private int _freeCount;
+    private readonly HashSet<uint> _reserved = [];
 
     /// <summary>Frames [<paramref name="firstFrame"/>, +<paramref name="count"/>) of <paramref name="memory"/>.</summary>
     public GuestPageAllocator(GuestMemory memory, uint firstFrame, uint count)
@@ -26,6 +27,27 @@ public sealed unsafe class GuestPageAllocator
         FirstFrame = firstFrame;
         _used = new bool[count];
         _freeCount = (int)count;
+    }
+
+    /// <summary>
+    /// Every data frame of <paramref name="memory"/> except <paramref name="reserved"/> (the
+    /// xenstore page, a console page: wherever the toolstack put them, e.g. the top page).
+    /// </summary>
+    public static GuestPageAllocator AllExcept(GuestMemory memory, params ReadOnlySpan<uint> reserved)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        GuestPageAllocator a = new(memory, memory.FirstDataFrame, memory.Pages - memory.FirstDataFrame);
+        foreach (uint f in reserved)
+        {
+            if (f >= a.FirstFrame && f - a.FirstFrame < a._used.Length && !a._used[f - a.FirstFrame])
+            {
+                a._used[f - a.FirstFrame] = true;
+                a._reserved.Add(f);
+                a._freeCount--;
+            }
+        }
+
+        return a;
     }
 
     /// <summary>First frame of the range.</summary>
@@ -96,7 +118,7 @@ public sealed unsafe class GuestPageAllocator
     {
         lock (_lock)
         {
-            if (frame >= FirstFrame && frame - FirstFrame < _used.Length && _used[frame - FirstFrame])
+            if (frame >= FirstFrame && frame - FirstFrame < _used.Length && _used[frame - FirstFrame] && !_reserved.Contains(frame))
             {
                 _used[frame - FirstFrame] = false;
                 _freeCount++;
