@@ -1,0 +1,299 @@
+using System.Globalization;
+using Tolapai.Ixp.Protocol;
+using Tolapai.Xen.GrantTable;
+using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.XenStore;
+
+namespace Tolapai.Ixp.Backend;
+
+/// <summary>
+/// The ixp backend of a dom0 process: watches <c>/local/domain/&lt;dom0&gt;/backend/ixp</c> for
+/// devices the toolstack adds, and runs an <see cref="IxpBackendDevice"/> for each (its own
+/// XenStore connection and Xenbus state machine). Requests of every guest are served by
+/// worker threads, one per driver instance, in round robin.
+/// </summary>
+public sealed partial class IxpBackend : IAsyncDisposable
+{
+    private const string WatchToken = "ixp-backend";
+    private readonly XenStoreClient _store;
+    private readonly IxpBackendWorker[] _workers;
+    private readonly Dictionary<(ushort, uint), IxpBackendDevice> _devices = [];
+    private readonly Lock _devicesLock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Task _watch = Task.CompletedTask;
+    private long _controlBytesCopied;
+    private int _disposed;
+
+    private IxpBackend(Host host, XenStoreClient store, IxpDriver[] drivers, ushort domid, IxpBackendOptions options)
+    {
+        Host = host;
+        _store = store;
+        DomId = domid;
+        Options = options;
+        Mapper = new GrantMapper(host, domid, maxMappings: 1 << 16);
+        SocketPath = options.XenStoreSocketPath ?? XenStoreDaemon.SocketPathFor(host.RunDirectory);
+        _workers = new IxpBackendWorker[drivers.Length];
+        for (int i = 0; i < drivers.Length; i++)
+        {
+            _workers[i] = new IxpBackendWorker(drivers[i], options, i);
+        }
+
+        int maxIndirect = Math.Min(options.MaxIndirectSegments, drivers.Min(d => d.MaxSegments));
+        Features = new IxpBackendFeatures
+        {
+            Sessions = options.Sessions,
+            Algorithms = options.Sessions ? drivers[0].Algorithms : [],
+            MaxSessions = options.Sessions ? options.MaxSessions : 0,
+            MaxSegments = Math.Min(IxpCipherBody.MaxSegments, drivers.Min(d => d.MaxSegments)),
+            MaxIndirectSegments = options.Sessions && maxIndirect > IxpCipherBody.MaxSegments ? maxIndirect : 0,
+            Persistent = options.Persistent,
+            MaxRingPageOrder = options.MaxRingPageOrder,
+            MaxQueues = options.MaxQueues,
+            MaxRequests = options.MaxRequestsPerGuest,
+        };
+    }
+
+    /// <summary>The host.</summary>
+    public Host Host { get; }
+
+    /// <summary>The backend's domain (0).</summary>
+    public ushort DomId { get; }
+
+    /// <summary>Options in force.</summary>
+    public IxpBackendOptions Options { get; }
+
+    /// <summary>What every device advertises.</summary>
+    public IxpBackendFeatures Features { get; }
+
+    /// <summary>
+    /// Payload bytes the backend copied: always 0 — data is ciphered by the device where the
+    /// guest granted it. Counted where a copy could be, so a regression shows.
+    /// </summary>
+    public long PayloadBytesCopied => 0;
+
+    /// <summary>Bytes of control data copied out of guest pages (v1 parameter headers: 32 per request; key and IV, never payload).</summary>
+    public long ControlBytesCopied => Interlocked.Read(ref _controlBytesCopied);
+
+    /// <summary>Managed bytes the worker threads allocated so far (the data path allocates none; protocol v1 makes a driver session per request).</summary>
+    public long WorkerAllocatedBytes => _workers.Sum(w => w.AllocatedBytes);
+
+    /// <summary>Responses written to every guest so far.</summary>
+    public long ResponsesWritten => Interlocked.Read(ref _responses);
+
+    internal void CountResponse() => Interlocked.Increment(ref _responses);
+
+    private long _responses;
+
+    /// <summary>Times the worker threads parked.</summary>
+    public long Parks => _workers.Sum(w => w.Parks);
+
+    internal GrantMapper Mapper { get; }
+
+    /// <summary>Grant mappings the backend holds now (rings, persistent grants, requests in flight) over all guests.</summary>
+    public int MapperMappings => Mapper.ActiveMappings;
+
+    internal string SocketPath { get; }
+
+    internal IxpDriver Driver => _workers[0].Driver;
+
+    internal CancellationToken StopToken => _stop.Token;
+
+    /// <summary>The devices known now.</summary>
+    public IReadOnlyList<IxpBackendDevice> Devices
+    {
+        get
+        {
+            lock (_devicesLock)
+            {
+                return [.. _devices.Values];
+            }
+        }
+    }
+
+    /// <summary>The device of guest <paramref name="domid"/>, number <paramref name="devid"/>, if known.</summary>
+    public IxpBackendDevice? Find(ushort domid, uint devid = 0)
+    {
+        lock (_devicesLock)
+        {
+            return _devices.GetValueOrDefault((domid, devid));
+        }
+    }
+
+    internal void CountControlCopy(int bytes) => Interlocked.Add(ref _controlBytesCopied, bytes);
+
+    /// <summary>Gives a connected queue to the least loaded worker.</summary>
+    internal void Assign(IxpBackendQueue q) => _workers.MinBy(w => w.QueueCount)!.Add(q);
+
+    private static async Task<IxpBackend> StartCoreAsync(Host host, XenStoreClient dom0, IxpDriver[] drivers, IxpBackendOptions? options, ushort domid)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(dom0);
+        options ??= new IxpBackendOptions();
+        if (options.Validate() is { } bad)
+        {
+            throw new ArgumentException(bad, nameof(options));
+        }
+
+        IxpBackend backend = new(host, dom0, drivers, domid, options);
+        foreach (IxpBackendWorker w in backend._workers)
+        {
+            w.Start();
+        }
+
+        string root = backend.Root;
+        backend._watch = backend.WatchLoopAsync();
+        // The watch fires once when set: the loop's first scan finds devices added before we started.
+        await dom0.WatchAsync(root, WatchToken).WaitAsync(backend.Options.OperationTimeout).ConfigureAwait(false);
+        return backend;
+    }
+
+    private string Root => "/local/domain/" + DomId.ToString(CultureInfo.InvariantCulture) + "/backend/" + IxpKeys.DeviceType;
+
+    private async Task WatchLoopAsync()
+    {
+        CancellationToken ct = _stop.Token;
+        try
+        {
+            await foreach (XsWatchEvent ev in _store.WatchEvents.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                if (ev.Token != WatchToken)
+                {
+                    continue;
+                }
+
+                await ScanAsync(ev.Path).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or XenStoreException or IOException or ObjectDisposedException)
+        {
+            // Stopping, or the store went away: the devices notice on their own connections.
+        }
+    }
+
+    /// <summary>Starts a device for a path under the root that names a (domU, devid) not served yet.</summary>
+    private async Task ScanAsync(string path)
+    {
+        string root = Root;
+        if (!path.StartsWith(root, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        string[] parts = path[root.Length..].Split('/', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0)
+        {
+            // The root itself: list what is there (devices added before the watch).
+            string[] domains = await ListAsync(root).ConfigureAwait(false);
+            foreach (string d in domains)
+            {
+                foreach (string dev in await ListAsync(root + "/" + d).ConfigureAwait(false))
+                {
+                    Consider(d, dev);
+                }
+            }
+
+            return;
+        }
+
+        if (parts.Length >= 2)
+        {
+            Consider(parts[0], parts[1]);
+        }
+    }
+
+    private async Task<string[]> ListAsync(string path)
+    {
+        try
+        {
+            return await _store.DirectoryAsync(path).WaitAsync(Options.OperationTimeout).ConfigureAwait(false);
+        }
+        catch (XenStoreException)
+        {
+            return [];
+        }
+    }
+
+    private void Consider(string domText, string devText)
+    {
+        if (!ushort.TryParse(domText, NumberStyles.None, CultureInfo.InvariantCulture, out ushort domU)
+            || !uint.TryParse(devText, NumberStyles.None, CultureInfo.InvariantCulture, out uint devid)
+            || domU == DomId)
+        {
+            return;
+        }
+
+        lock (_devicesLock)
+        {
+            if (_stop.IsCancellationRequested || (_devices.TryGetValue((domU, devid), out IxpBackendDevice? known) && !known.Run.IsCompleted))
+            {
+                return;
+            }
+
+            IxpBackendDevice device = new(this, domU, devid);
+            _devices[(domU, devid)] = device;
+            device.Start();
+            // A device ends for good when its guest is gone; if the toolstack has already put a
+            // new device in its place (same directory, new domain), serve that one.
+            _ = device.Run.ContinueWith(_ => RescanAsync(domU, devid), TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private async Task RescanAsync(ushort domU, uint devid)
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        string path = Xen.Xenbus.XenbusPaths.Backend(domU, IxpKeys.DeviceType, devid, DomId);
+        try
+        {
+            if (Host.Lookup(domU) is { State: DomainState.Running } && await _store.ExistsAsync(path + "/frontend").WaitAsync(Options.OperationTimeout).ConfigureAwait(false))
+            {
+                Consider(domU.ToString(CultureInfo.InvariantCulture), devid.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+        catch (Exception e) when (e is XenStoreException or TimeoutException or ObjectDisposedException or IOException)
+        {
+            // The store is gone: nothing to serve.
+        }
+    }
+
+    /// <summary>Stops every device (their guests see Closed), then the workers.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _store.UnwatchAsync(Root, WatchToken).WaitAsync(Options.OperationTimeout).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is XenStoreException or TimeoutException or ObjectDisposedException or IOException)
+        {
+            // The store is gone already.
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        IxpBackendDevice[] devices;
+        lock (_devicesLock)
+        {
+            devices = [.. _devices.Values];
+        }
+
+        foreach (IxpBackendDevice d in devices)
+        {
+            await d.Run.ConfigureAwait(false);
+        }
+
+        await _watch.ConfigureAwait(false);
+        foreach (IxpBackendWorker w in _workers)
+        {
+            w.Stop();
+        }
+
+        _stop.Dispose();
+    }
+}

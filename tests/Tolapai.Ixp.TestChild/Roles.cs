@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Tolapai.Cpa;
+using Tolapai.Ixp.Frontend;
+using Tolapai.Ixp.Protocol;
+using static Tolapai.Ixp.TestChild.Program;
+
+namespace Tolapai.Ixp.TestChild;
+
+internal static unsafe class Roles
+{
+    private static int s_done;
+    private static CpaStatus s_status;
+
+    private static readonly SymCallback Callback = (tag, status, dst) =>
+    {
+        s_status = status;
+        Interlocked.Increment(ref s_done); // Interrupt mode: the completion thread
+    };
+
+    private static readonly SymCipherAlgorithm[] Algorithms =
+        [SymCipherAlgorithm.DesEcb, SymCipherAlgorithm.DesCbc, SymCipherAlgorithm.TripleDesEcb, SymCipherAlgorithm.TripleDesCbc, SymCipherAlgorithm.TripleDesCtr];
+
+    /// <summary>Every algorithm, both directions, in place and out of place, one to three pages, on every queue: bytes equal BouncyCastle's.</summary>
+    public static int Cpa(IxpFrontend front, int seed, CompletionMode mode)
+    {
+        var rng = new Random(seed);
+        int checks = 0;
+        for (int q = 0; q < front.Queues.Count; q++)
+        {
+            CpaStatus created = IxpCyInstance.Create(front, q, mode, out IxpCyInstance? inst);
+            Check(created == CpaStatus.Success, $"create instance: {created} connected={front.IsConnected} state={front.State}");
+            using IxpCyInstance cy = inst!;
+            foreach (SymCipherAlgorithm alg in Algorithms)
+            {
+                foreach (SymCipherDirection dir in (SymCipherDirection[])[SymCipherDirection.Encrypt, SymCipherDirection.Decrypt])
+                {
+                    byte[] key = new byte[alg is SymCipherAlgorithm.DesEcb or SymCipherAlgorithm.DesCbc ? 8 : 24];
+                    rng.NextBytes(key);
+                    Check(cy.InitSession(new SymSessionSetupData(alg, dir, key), Callback, out CySymSession? session) == CpaStatus.Success, $"session {alg}: {cy.LastError}");
+                    foreach (int size in (int[])[8, 64, 4096, (3 * 4096) - 8, alg == SymCipherAlgorithm.TripleDesCtr ? 13 : 24])
+                    {
+                        foreach (bool inPlace in (bool[])[true, false])
+                        {
+                            checks += One(cy, session!, alg, dir, key, rng, [size], inPlace);
+                        }
+                    }
+
+                    // Many small buffers: 6 + 6 segments, past one entry's 8 (indirect when negotiated).
+                    if (front.Negotiated.MaxIndirectSegments >= 12)
+                    {
+                        checks += One(cy, session!, alg, dir, key, rng, [64, 64, 64, 64, 64, 64], inPlace: false);
+                    }
+
+                    Check(cy.RemoveSession(session!) == CpaStatus.Success, "remove session");
+                }
+            }
+
+            Check(cy.QueryStats(out SymStats stats) == CpaStatus.Success && stats.NumSymOpCompletedErrors == 0, "stats");
+        }
+
+        Say($"OK {checks}");
+        return 0;
+    }
+
+    private static int One(IxpCyInstance cy, CySymSession session, SymCipherAlgorithm alg, SymCipherDirection dir, byte[] key, Random rng, int[] sizes, bool inPlace)
+    {
+        Check(cy.AllocateBufferList(sizes, out BufferList? src) == CpaStatus.Success, "allocate src");
+        BufferList? dst = src;
+        if (!inPlace)
+        {
+            Check(cy.AllocateBufferList(sizes, out dst) == CpaStatus.Success, "allocate dst");
+        }
+
+        int total = sizes.Sum();
+        byte[] input = new byte[total];
+        rng.NextBytes(input);
+        int at = 0;
+        foreach (FlatBuffer b in src!.Buffers)
+        {
+            input.AsSpan(at, b.DataLength).CopyTo(b.Span);
+            at += b.DataLength;
+        }
+
+        byte[] iv = new byte[8];
+        rng.NextBytes(iv);
+        byte[] expected = Reference.Cipher(alg, dir, key, iv, input);
+        SymOpData op = new() { Session = session, PacketType = SymPacketType.Full, Iv = iv, CryptoStartSrcOffset = 0, MessageLenToCipher = total };
+        int before = s_done;
+        CpaStatus st;
+        while ((st = cy.PerformOp(null, op, src, dst!)) == CpaStatus.Retry)
+        {
+            if (cy.CompletionMode == CompletionMode.Polling)
+            {
+                _ = cy.Poll(0, out _);
+            }
+        }
+
+        Check(st == CpaStatus.Success, $"PerformOp {alg} {total}: {st} {cy.LastError}");
+        Stopwatch sw = Stopwatch.StartNew();
+        while (Volatile.Read(ref s_done) == before)
+        {
+            if (cy.CompletionMode == CompletionMode.Polling)
+            {
+                _ = cy.Poll(0, out _);
+            }
+
+            Check(sw.Elapsed < TimeSpan.FromSeconds(10), "no completion");
+        }
+
+        Check(s_status == CpaStatus.Success, $"completion {alg} {total}: {s_status}");
+        byte[] got = new byte[total];
+        at = 0;
+        foreach (FlatBuffer b in dst!.Buffers)
+        {
+            b.Span.CopyTo(got.AsSpan(at));
+            at += b.DataLength;
+        }
+
+        Check(got.AsSpan().SequenceEqual(expected), $"{alg} {dir} {total} bytes {(inPlace ? "in place" : "out of place")} differs from BouncyCastle");
+        if (!inPlace)
+        {
+            _ = cy.FreeBufferList(dst);
+        }
+
+        _ = cy.FreeBufferList(src);
+        return 1;
+    }
+
+    /// <summary>The seed's protocol: key, IV and message in one parameter page; the result comes back in it.</summary>
+    public static int V1(IxpFrontend front, int seed)
+    {
+        var rng = new Random(seed);
+        IxpFrontendQueue q = front.Queues[0];
+        IxpStatus last = IxpStatus.Error;
+        uint size = 0;
+        int done = 0;
+        q.Handler = (tag, st, rs) =>
+        {
+            last = st;
+            size = rs;
+            done++;
+        };
+        uint frame = front.Pages.Allocate();
+        Span<byte> page = front.Pages.Memory.Page(frame);
+        int checks = 0;
+        foreach (bool cbc in (bool[])[false, true])
+        {
+            foreach (int n in (int[])[8, 256, DesRequestV1.MaxMessage])
+            {
+                byte[] key = new byte[8], iv = new byte[8], msg = new byte[n];
+                rng.NextBytes(key);
+                rng.NextBytes(iv);
+                rng.NextBytes(msg);
+                ref DesRequestV1 h = ref MemoryMarshal.AsRef<DesRequestV1>(page);
+                h.KeySize = 8;
+                h.IvSize = cbc ? 8u : 0u;
+                h.MessageSize = (uint)n;
+                h.Key = MemoryMarshal.Read<ulong>(key);
+                h.Iv = MemoryMarshal.Read<ulong>(iv);
+                msg.CopyTo(page[DesRequestV1.MessageOffset..]);
+                Check(Run(q, () => q.TrySubmitDesV1(frame, encrypt: true, 1), ref done) && last == IxpStatus.Okay && size == n, $"v1 encrypt {n}: {last}");
+                byte[] expected = Reference.Cipher(cbc ? SymCipherAlgorithm.DesCbc : SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, key, iv, msg);
+                Check(page.Slice(DesRequestV1.MessageOffset, n).SequenceEqual(expected), $"v1 {(cbc ? "CBC" : "ECB")} {n} differs from BouncyCastle");
+                Check(Run(q, () => q.TrySubmitDesV1(frame, encrypt: false, 2), ref done) && last == IxpStatus.Okay, "v1 decrypt");
+                Check(page.Slice(DesRequestV1.MessageOffset, n).SequenceEqual(msg), "v1 decrypt gives the message back");
+                checks++;
+            }
+        }
+
+        // A bad parameter page: an error status and the page untouched.
+        MemoryMarshal.AsRef<DesRequestV1>(page).MessageSize = 5;
+        byte[] before = page.ToArray();
+        Check(Run(q, () => q.TrySubmitDesV1(frame, encrypt: true, 3), ref done) && last == IxpStatus.Error, $"bad v1 gives Error, got {last}");
+        Check(page.SequenceEqual(before), "a refused v1 request leaves the page as it was");
+        Say($"OK {checks}");
+        return 0;
+    }
+
+    internal static bool Run(IxpFrontendQueue q, Func<IxpSubmitResult> submit, ref int done)
+    {
+        int before = done;
+        if (submit() != IxpSubmitResult.Submitted)
+        {
+            return false;
+        }
+
+        Stopwatch sw = Stopwatch.StartNew();
+        while (done == before)
+        {
+            if (q.Poll() == 0)
+            {
+                _ = q.WaitForResponses(1000, TimeSpan.FromMilliseconds(10));
+            }
+
+            if (sw.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Requests in flight and a session held, then waits to be killed.</summary>
+    public static int Hold(IxpFrontend front)
+    {
+        Check(IxpCyInstance.Create(front, 0, CompletionMode.Polling, out IxpCyInstance? cy) == CpaStatus.Success, "create");
+        Check(cy!.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, new byte[24]), Callback, out CySymSession? s) == CpaStatus.Success, "session");
+        int submitted = 0;
+        for (int i = 0; i < 16; i++)
+        {
+            Check(cy.AllocateBufferList([4096], out BufferList? b) == CpaStatus.Success, "alloc");
+            SymOpData op = new() { Session = s, PacketType = SymPacketType.Full, Iv = new byte[8], MessageLenToCipher = 4096 };
+            if (cy.PerformOp(null, op, b!, b!) == CpaStatus.Success)
+            {
+                submitted++;
+            }
+        }
+
+        Say($"HELD {submitted}");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>The CPA layer's own sample (cipher perf, every output verified) run unchanged on the split binding.</summary>
+    public static int Sample(IxpFrontend front, int depth, int ops)
+    {
+        using IxpCyInstance cy = front.CreateCyInstance(0, CompletionMode.Polling);
+        Tolapai.Cpa.Sample.CipherPerfReport report = Tolapai.Cpa.Sample.CipherPerf.Run(cy, new Tolapai.Cpa.Sample.CipherPerfOptions { Sizes = [64, 1024, 4096], Ops = ops, Depth = depth, WarmupOps = 200 });
+        foreach (Tolapai.Cpa.Sample.CipherPerfResult r in report.Results)
+        {
+            Say(FormattableString.Invariant($"SIZE {r.Size} ops={r.Ops} opsPerSec={r.OpsPerSec:F0} p50={r.LatencyNs.P50} retries={r.Retries} verified={r.Verified} failures={r.Failures} mismatches={r.Mismatches}"));
+            Check(r.Verified && r.Failures == 0 && r.Mismatches == 0, $"size {r.Size} not verified");
+        }
+
+        Say("OK sample");
+        return 0;
+    }
+
+    /// <summary>Submits 16 requests, waits for "poll", then polls until every one completed (ok or failed).</summary>
+    public static int Orphan(IxpFrontend front)
+    {
+        using IxpCyInstance cy = front.CreateCyInstance(0, CompletionMode.Polling);
+        int ok = 0, failed = 0;
+        SymCallback cb = (_, st, _) =>
+        {
+            if (st == CpaStatus.Success)
+            {
+                ok++;
+            }
+            else
+            {
+                failed++;
+            }
+        };
+        Check(cy.InitSession(new SymSessionSetupData(SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, new byte[8]), cb, out CySymSession? s) == CpaStatus.Success, "session");
+        Check(cy.AllocateBufferList([64], out BufferList? b) == CpaStatus.Success, "alloc");
+        SymOpData op = new() { Session = s, PacketType = SymPacketType.Full, MessageLenToCipher = 64 };
+        for (int i = 0; i < 16; i++)
+        {
+            Check(cy.PerformOp(null, op, b!, b!) == CpaStatus.Success, "submit");
+        }
+
+        Say("SUBMITTED");
+        Check(Console.In.ReadLine() == "poll", "poll");
+        Stopwatch sw = Stopwatch.StartNew();
+        while (ok + failed < 16 && sw.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            _ = cy.Poll(0, out _);
+        }
+
+        Check(cy.PerformOp(null, op, b!, b!) == CpaStatus.Restarting, "a closed device refuses new requests");
+        Say($"DONE ok={ok} failed={failed}");
+        return 0;
+    }
+
+    /// <summary>3DES-CBC with <paramref name="depth"/> requests in flight for <paramref name="ms"/>: prints OPS n, ops/s.</summary>
+    public static int Load(IxpFrontend front, int ms, int depth, int size, int warmupMs)
+    {
+        Check(IxpCyInstance.Create(front, 0, CompletionMode.Polling, out IxpCyInstance? inst) == CpaStatus.Success, "create");
+        using IxpCyInstance cy = inst!;
+        IxpThroughputResult r = IxpThroughput.Run(cy, TimeSpan.FromMilliseconds(ms), depth, size, warmup: TimeSpan.FromMilliseconds(warmupMs));
+        Say(FormattableString.Invariant($"OPS {r.Operations} {r.OpsPerSecond:F0} {r.Errors} {r.BytesAllocatedPerOperation:F1}"));
+        return 0;
+    }
+}
