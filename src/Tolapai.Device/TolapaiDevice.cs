@@ -138,6 +138,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 Requests = c.Requests + Volatile.Read(ref e.Requests),
                 Errors = c.Errors + Volatile.Read(ref e.Errors),
                 Scattered = c.Scattered + Volatile.Read(ref e.Scattered),
+                BounceBytes = c.BounceBytes + Volatile.Read(ref e.BounceBytes),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
                 Coalesced = c.Coalesced + Volatile.Read(ref e.Coalesced),
                 EngineAllocatedBytes = c.EngineAllocatedBytes + Volatile.Read(ref e.AllocatedBytes),
@@ -211,6 +212,9 @@ public readonly record struct DeviceCounters
 
     /// <summary>Times an engine parked.</summary>
     public long Parks { get; init; }
+
+    /// <summary>Payload bytes copied through a bounce block (blocks straddling two scattered runs); 0 when buffers are block-aligned per page.</summary>
+    public long BounceBytes { get; init; }
 
     /// <summary>Times an engine waited for a short batch to fill.</summary>
     public long Coalesced { get; init; }

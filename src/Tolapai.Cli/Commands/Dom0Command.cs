@@ -1,19 +1,23 @@
 using System.Globalization;
 using Tolapai.Cli.CommandLine;
+using Tolapai.Device;
+using Tolapai.Ixp.Backend;
 using Tolapai.Xen.Toolstack;
 
 namespace Tolapai.Cli.Commands;
 
-/// <summary><c>tolapai dom0</c>: runs a host's dom0 (hypervisor region, xenstored, reaper) until SIGINT or SIGTERM.</summary>
+/// <summary><c>tolapai dom0</c>: runs a host's dom0 (hypervisor region, xenstored, reaper, accelerator and ixp backend) until SIGINT or SIGTERM.</summary>
 public static class Dom0Command
 {
     /// <summary>The usage text.</summary>
     public const string Usage = """
         usage: tolapai dom0 [--run-dir DIR] [--keep] [--max-domains N] [--grace-ms MS] [--heartbeat-timeout-ms MS]
+                            [--engines E] [--coherence fast|strict] [--backend-workers W]
 
         Creates the host in DIR (the hypervisor region and domain 0), starts xenstored on
-        DIR/xenstored/socket, writes dom0's XenStore entries, prints where the socket is, and runs
-        until SIGINT or SIGTERM. Guests are started with 'tolapai xl create'; a guest whose process
+        DIR/xenstored/socket, writes dom0's XenStore entries, starts the emulated accelerator (its
+        ring region in DIR/accelerator.region) and the ixp backend, prints where the socket is,
+        and runs until SIGINT or SIGTERM. Guests are started with 'tolapai xl create'; a guest whose process
         dies is reaped (devices Closed, released in xenstored, entries removed, domain destroyed).
         On SIGINT/SIGTERM every guest is asked to power off (control/shutdown), killed after the
         grace period, and destroyed; then the run directory's files are removed.
@@ -24,6 +28,10 @@ public static class Dom0Command
           --grace-ms MS              how long guests have to power off at shutdown (default 5000)
           --heartbeat-timeout-ms MS  also kill and reap guests whose heartbeat is older than MS
                                      (default: off; must exceed a guest's start-up time)
+          --engines E                accelerator engine threads (1..64, default 1)
+          --coherence MODE           fast (default: flush/invalidate are fences) or strict
+                                     (separate CPU and device copies of the ring region)
+          --backend-workers W        ixp backend worker threads, one driver instance each (1..4, default 1)
 
         A second dom0 on the same DIR is refused (exit 1). A DIR left by a dom0 that was killed is
         recovered: its orphaned guests are killed and its files replaced.
@@ -32,7 +40,7 @@ public static class Dom0Command
         2 bad usage.
         """;
 
-    private static readonly OptionParser Parser = new(flags: ["keep"], valued: ["run-dir", "max-domains", "grace-ms", "heartbeat-timeout-ms"]);
+    private static readonly OptionParser Parser = new(flags: ["keep"], valued: ["run-dir", "max-domains", "grace-ms", "heartbeat-timeout-ms", "engines", "coherence", "backend-workers"]);
 
     /// <summary>Runs the command on the words after <c>dom0</c>.</summary>
     public static int Run(ReadOnlySpan<string> args)
@@ -52,8 +60,27 @@ public static class Dom0Command
             ShutdownGrace = TimeSpan.FromMilliseconds(o.Get("grace-ms") is { } g ? CommandWords.Number("--grace-ms", g, 0, 600_000) : 5000),
             HeartbeatTimeout = o.Get("heartbeat-timeout-ms") is { } h ? TimeSpan.FromMilliseconds(CommandWords.Number("--heartbeat-timeout-ms", h, 100, 3_600_000)) : null,
             Log = line => Console.Error.WriteLine("dom0: " + line),
+            Services = [AcceleratorService(o)],
         };
         return ToolstackCommandSupport.Run(() => RunAsync(options));
+    }
+
+    /// <summary>The accelerator and ixp backend service from the <c>--engines</c>, <c>--coherence</c> and <c>--backend-workers</c> options.</summary>
+    internal static IxpBackendService AcceleratorService(ParsedOptions o)
+    {
+        int workers = o.Get("backend-workers") is { } w ? (int)CommandWords.Number("--backend-workers", w, 1, 4) : 1;
+        var device = new DeviceOptions
+        {
+            Engines = o.Get("engines") is { } e ? (int)CommandWords.Number("--engines", e, 1, 64) : 1,
+            Coherence = (o.Get("coherence") ?? "fast") switch
+            {
+                "fast" => CoherenceMode.Fast,
+                "strict" => CoherenceMode.Strict,
+                string c => throw new CommandLineException($"unknown --coherence '{c}' (fast or strict)"),
+            },
+            RingPairs = Math.Max(4, workers),
+        };
+        return new IxpBackendService(device, new IxpBackendOptions(), workers);
     }
 
     private static async Task<int> RunAsync(Dom0Options options)

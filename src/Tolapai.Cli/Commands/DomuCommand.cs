@@ -14,6 +14,7 @@ public static class DomuCommand
     /// <summary>The usage text.</summary>
     public const string Usage = """
         usage: tolapai xl create [...] -- tolapai domu [idle] [--heartbeat-ms MS]
+               tolapai xl create [...] -- tolapai domu perf --result FILE [perf options] [--ring-page-order N]
 
         The guest program. Started by 'tolapai xl create', it reads its start info
         (TOLAPAI_RUN_DIR, TOLAPAI_DOMID, TOLAPAI_XENSTORE_GFN, TOLAPAI_XENSTORE_PORT), maps its
@@ -21,6 +22,11 @@ public static class DomuCommand
         control/feature-poweroff, heartbeats, and runs its workload:
 
           idle   (default) does nothing until told to stop
+          perf   connects its ixp device (the split driver) and runs the CPA cipher sample on it
+                 (the options of 'tolapai perf': --alg --decrypt --sizes --ops --depth --warmup
+                 --seed --completion), printing a 'perf-size {json}' line per packet size and
+                 writing the whole result as JSON to --result FILE; this is what 'tolapai perf'
+                 starts in its guests. --ring-page-order N: ring pages 2^N (0..4, default 2).
 
         It exits 0 when the toolstack writes control/shutdown (poweroff, halt, reboot: 'xl destroy'
         or the dom0 stopping) or on SIGTERM/SIGINT; 1 when xenstored goes away or attaching fails;
@@ -31,10 +37,11 @@ public static class DomuCommand
 
     private static readonly OptionParser Parser = new(flags: [], valued: ["heartbeat-ms"]);
 
-    /// <summary>The workloads, by subcommand name.</summary>
-    private static readonly Dictionary<string, Func<DomainContext, CancellationToken, Task<int>>> Workloads = new(StringComparer.Ordinal)
+    /// <summary>The workloads, by subcommand name: each parses its own options (--heartbeat-ms included).</summary>
+    private static readonly Dictionary<string, (OptionParser Parser, Func<ParsedOptions, Func<DomainContext, CancellationToken, Task<int>>> Create)> Workloads = new(StringComparer.Ordinal)
     {
-        ["idle"] = IdleAsync,
+        ["idle"] = (Parser, _ => IdleAsync),
+        ["perf"] = (Perf.GuestPerf.Parser, Perf.GuestPerf.Parse),
     };
 
     /// <summary>Runs the command on the words after <c>domu</c>.</summary>
@@ -51,9 +58,10 @@ public static class DomuCommand
             workload = args[0];
             args = args[1..];
         }
-        if (!Workloads.TryGetValue(workload, out Func<DomainContext, CancellationToken, Task<int>>? body))
+        if (!Workloads.TryGetValue(workload, out var entry))
             throw new CommandLineException($"unknown domu workload '{workload}' (known: {string.Join(", ", Workloads.Keys)})");
-        ParsedOptions o = Parser.Parse(args);
+        ParsedOptions o = entry.Parser.Parse(args);
+        Func<DomainContext, CancellationToken, Task<int>> body = entry.Create(o);
         TimeSpan heartbeat = TimeSpan.FromMilliseconds(o.Get("heartbeat-ms") is { } h ? CommandWords.Number("--heartbeat-ms", h, 10, 600_000) : 1000);
         GuestStartInfo info;
         try

@@ -44,6 +44,14 @@ public static class CipherPerf
     private static readonly SymCallback OnCompletion = static (tag, status, _) =>
     {
         Slot s = (Slot)tag!;
+        // Exactly once: a callback for a slot with nothing in flight is a duplicate (the
+        // binding answered one operation twice); it is counted and changes nothing else.
+        if (Interlocked.Exchange(ref s.InFlight, 0) == 0)
+        {
+            Interlocked.Increment(ref s.Duplicates);
+            return;
+        }
+
         s.Latency = Stopwatch.GetTimestamp() - s.Start;
         s.Status = status;
         Volatile.Write(ref s.Done, 1);
@@ -101,24 +109,27 @@ public static class CipherPerf
             var histogram = new LatencyHistogram();
             if (options.WarmupOps > 0)
             {
-                Drive(instance, slots, options.WarmupOps, histogram, out _, out _, out _);
+                Drive(instance, slots, options.WarmupOps, options.StallTimeout, histogram, out _, out _, out _, out _);
                 histogram.Clear();
             }
 
             long t0 = Stopwatch.GetTimestamp();
             ulong c0 = CycleClock.Read();
-            Drive(instance, slots, options.Ops, histogram, out long retries, out long failures, out long mismatches);
+            long duplicatesBefore = slots.Sum(s => Volatile.Read(ref s.Duplicates));
+            Drive(instance, slots, options.Ops, options.StallTimeout, histogram, out long retries, out long failures, out long mismatches, out long lost);
             ulong c1 = CycleClock.Read();
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             double toNs = 1e9 / Stopwatch.Frequency;
+            long done = options.Ops - lost;
+            long duplicates = slots.Sum(s => Volatile.Read(ref s.Duplicates)) - duplicatesBefore;
             return new CipherPerfResult
             {
                 Size = size,
-                Ops = options.Ops,
+                Ops = done,
                 Seconds = seconds,
-                OpsPerSec = options.Ops / seconds,
-                Mbps = options.Ops * (double)size * 8 / seconds / 1e6,
-                CyclesPerOp = (double)(c1 - c0) / options.Ops,
+                OpsPerSec = done / seconds,
+                Mbps = done * (double)size * 8 / seconds / 1e6,
+                CyclesPerOp = done == 0 ? 0 : (double)(c1 - c0) / done,
                 LatencyNs = new LatencySummary
                 {
                     P50 = (long)(histogram.Percentile(50) * toNs),
@@ -129,7 +140,9 @@ public static class CipherPerf
                 Retries = retries,
                 Failures = failures,
                 Mismatches = mismatches,
-                Verified = failures == 0 && mismatches == 0,
+                Lost = lost,
+                Duplicates = duplicates,
+                Verified = failures == 0 && mismatches == 0 && lost == 0 && duplicates == 0,
             };
         }
         finally
@@ -146,11 +159,13 @@ public static class CipherPerf
         }
     }
 
-    private static void Drive(ICySymInstance instance, Slot[] slots, long total, LatencyHistogram histogram, out long retries, out long failures, out long mismatches)
+    private static void Drive(ICySymInstance instance, Slot[] slots, long total, TimeSpan stallTimeout, LatencyHistogram histogram, out long retries, out long failures, out long mismatches, out long lost)
     {
         retries = 0;
         failures = 0;
         mismatches = 0;
+        lost = 0;
+        long lastProgress = Stopwatch.GetTimestamp();
         long submitted = 0;
         long reaped = 0;
         int depth = slots.Length;
@@ -164,6 +179,7 @@ public static class CipherPerf
                 s.Use = (int)((submitted / depth) & 1);
                 s.Op.Iv = s.Ivs[s.Use];
                 s.Done = 0;
+                Volatile.Write(ref s.InFlight, 1);
 
                 // Spoil the previous output so that only a fresh write can pass the check.
                 s.Destination[0].Span[0] ^= 0xA5;
@@ -171,6 +187,7 @@ public static class CipherPerf
                 CpaStatus st = instance.PerformOp(s, in s.Op, s.Source, s.Destination);
                 if (st == CpaStatus.Retry)
                 {
+                    Volatile.Write(ref s.InFlight, 0);
                     retries++;
                     break;
                 }
@@ -214,6 +231,19 @@ public static class CipherPerf
             if (progressed)
             {
                 idle = 0;
+                lastProgress = Stopwatch.GetTimestamp();
+            }
+            else if ((idle & 1023) == 1023 && Stopwatch.GetElapsedTime(lastProgress) > stallTimeout)
+            {
+                // Nothing completed for the whole stall timeout: what is still in flight is lost
+                // (counted, reported, and the size is not verified); the ones never sent are not.
+                lost = submitted - reaped;
+                for (long i = reaped; i < submitted; i++)
+                {
+                    Volatile.Write(ref slots[i % depth].InFlight, 0);
+                }
+
+                return;
             }
             else if ((++idle & 15) == 0)
             {
@@ -244,6 +274,8 @@ public static class CipherPerf
         public long Latency;
         public CpaStatus Status;
         public int Use;
+        public int InFlight;
+        public long Duplicates;
 
         private Slot(BufferList source, BufferList destination, ReadOnlyMemory<byte>[] ivs, byte[][] expected)
         {

@@ -26,6 +26,9 @@ public sealed record CipherPerfOptions
     /// <summary>Seed of the key, IVs and data.</summary>
     public int Seed { get; init; } = 1;
 
+    /// <summary>How long the sample waits with nothing completing before it counts what is in flight as lost and moves on.</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Operations run (not measured, not counted) before each size's measurement.</summary>
     public int WarmupOps { get; init; } = 2000;
 
@@ -58,6 +61,11 @@ public sealed record CipherPerfOptions
         if (Depth is < 1 or > 65536)
         {
             return $"depth must be 1..65536, not {Depth}";
+        }
+
+        if (StallTimeout <= TimeSpan.Zero)
+        {
+            return "the stall timeout must be positive";
         }
 
         return WarmupOps < 0 ? "warm-up ops must not be negative" : null;
@@ -122,6 +130,14 @@ public sealed record CipherPerfResult
     /// <summary>Completions with an error status.</summary>
     [JsonPropertyName("failures")]
     public long Failures { get; init; }
+
+    /// <summary>Operations submitted that never completed (nothing completed for the stall timeout).</summary>
+    [JsonPropertyName("lost")]
+    public long Lost { get; init; }
+
+    /// <summary>Operations whose callback came more than once.</summary>
+    [JsonPropertyName("duplicates")]
+    public long Duplicates { get; init; }
 
     /// <summary>Outputs that differed from the reference.</summary>
     [JsonPropertyName("mismatches")]

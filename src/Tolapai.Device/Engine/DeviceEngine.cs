@@ -77,6 +77,9 @@ internal sealed unsafe partial class DeviceEngine
     /// <summary>Requests that ran piecewise (several host-contiguous runs).</summary>
     public long Scattered;
 
+    /// <summary>Payload bytes that went through the engine's 8-byte bounce block (a cipher block straddling two runs): the device's only payload copy.</summary>
+    public long BounceBytes;
+
     /// <summary>Times the engine waited for a short batch to fill.</summary>
     public long Coalesced;
 
@@ -566,6 +569,7 @@ internal sealed unsafe partial class DeviceEngine
                 }
 
                 DesCipher.Transform(session.Key, session.Mode, session.Direction, ivBytes, b, b);
+                BounceBytes += blk;
                 for (int i = 0; i < blk; i++)
                 {
                     _dstRuns[di].Host[dOff] = b[i];

@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text.Json;
+using Tolapai.Cli.CommandLine;
+using Tolapai.Cpa;
+using Tolapai.Cpa.Sample;
+using Tolapai.Ixp.Frontend;
+using Tolapai.Xen.Toolstack;
+
+namespace Tolapai.Cli.Commands.Perf;
+
+/// <summary>
+/// <c>tolapai domu perf</c>: the sample inside a guest, through the split driver. The guest opens
+/// its ixp frontend (device 0, which <c>xl create</c> added), gets the split CPA instance and runs
+/// <see cref="CipherPerf"/> on it exactly as dom0 runs it on the native instance. One line per
+/// packet size goes to the console log (<c>perf-size {json}</c>) as it finishes, which the
+/// <c>tolapai perf</c> that started the guest shows as progress; the whole result is written to
+/// <c>--result FILE</c> at the end.
+/// </summary>
+internal static class GuestPerf
+{
+    /// <summary>Prefix of the per-size progress lines in the console log.</summary>
+    public const string ProgressPrefix = "perf-size ";
+
+    /// <summary>Options of the guest workload (the sample's, plus where the result goes and the ring size).</summary>
+    public static readonly OptionParser Parser = new(
+        flags: [.. PerfWorkloadOptions.Flags],
+        valued: [.. PerfWorkloadOptions.Valued, "result", "ring-page-order", "heartbeat-ms"]);
+
+    /// <summary>Parses the words after <c>domu perf</c> into the workload to run.</summary>
+    public static Func<DomainContext, CancellationToken, Task<int>> Parse(ParsedOptions o)
+    {
+        PerfWorkloadOptions workload = PerfWorkloadOptions.Parse(o);
+        string result = o.Get("result") ?? throw new CommandLineException("domu perf needs --result FILE (where the figures go)");
+        int order = PerfWorkloadOptions.Int(o, "ring-page-order", 2, 0, 4);
+        return (domain, cancellationToken) => RunAsync(domain, workload, result, order, cancellationToken);
+    }
+
+    private static async Task<int> RunAsync(DomainContext domain, PerfWorkloadOptions workload, string resultPath, int ringPageOrder, CancellationToken cancellationToken)
+    {
+        uint first = domain.Memory.FirstDataFrame;
+        var pages = new GuestPageAllocator(domain.Memory, first, domain.StartInfo.XenStoreFrame - first);
+        IxpFrontend front;
+        try
+        {
+            front = await IxpFrontend.ConnectAsync(domain.Host, pages, domain.XenStore, devid: 0,
+                new IxpFrontendOptions { RingPageOrder = ringPageOrder, Persistent = true }).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Ixp.IxpException or TimeoutException or IOException)
+        {
+            Console.Error.WriteLine($"domu perf: the ixp device did not connect: {e.Message}");
+            return ExitCodes.Failure;
+        }
+
+        await using (front.ConfigureAwait(false))
+        {
+            using IxpCyInstance cy = front.CreateCyInstance(0, workload.Completion);
+            string features = string.Create(CultureInfo.InvariantCulture,
+                $"queues {front.Negotiated.Queues}, ring-page-order {front.Negotiated.RingPageOrder}, persistent {front.Negotiated.Persistent}, sessions {front.Negotiated.Sessions}");
+            Console.Out.WriteLine($"domu perf: ixp connected ({features}); running {workload.AlgorithmName}");
+            Console.Out.Flush();
+
+            // The sample is a busy loop: its own thread, so this guest's XenStore traffic (the
+            // shutdown watch, heartbeats) keeps going on the thread pool.
+            CipherPerfReport report = await Task.Factory.StartNew(
+                () => CipherPerf.Run(cy, workload.Sample, r =>
+                {
+                    Console.Out.WriteLine(ProgressPrefix + JsonSerializer.Serialize(r, CipherPerfJson.Default.CipherPerfResult));
+                    Console.Out.Flush();
+                }),
+                cancellationToken,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default).ConfigureAwait(false);
+            cy.QueryStats(out SymStats stats);
+            GuestPerfResult result = GuestPerfResult.From(domain.DomId, report, stats, features);
+            string temp = resultPath + ".tmp";
+            await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(result, GuestPerfJsonContext.Default.GuestPerfResult), cancellationToken).ConfigureAwait(false);
+            File.Move(temp, resultPath, overwrite: true); // whole or absent: the reader never sees half a file
+            return report.Results.All(r => r.Verified) ? ExitCodes.Success : ExitCodes.Failure;
+        }
+    }
+}
+
+/// <summary>Source-generated JSON for one size's figures.</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(CipherPerfResult))]
+internal sealed partial class CipherPerfJson : System.Text.Json.Serialization.JsonSerializerContext;

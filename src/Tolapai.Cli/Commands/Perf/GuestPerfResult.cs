@@ -1,0 +1,54 @@
+using System.Text.Json.Serialization;
+using Tolapai.Cpa;
+using Tolapai.Cpa.Sample;
+
+namespace Tolapai.Cli.Commands.Perf;
+
+/// <summary>What a guest's run of the sample reports back to <c>tolapai perf</c> (written as JSON to the file it was given).</summary>
+public sealed record GuestPerfResult
+{
+    /// <summary>The guest's domid.</summary>
+    [JsonPropertyName("domid")]
+    public int DomId { get; init; }
+
+    /// <summary>The sample's figures.</summary>
+    [JsonPropertyName("report")]
+    public CipherPerfReport Report { get; init; } = new();
+
+    /// <summary>Operations accepted by the split binding (CPA stats).</summary>
+    [JsonPropertyName("requests")]
+    public long Requests { get; init; }
+
+    /// <summary>Callbacks delivered (success and error).</summary>
+    [JsonPropertyName("completed")]
+    public long Completed { get; init; }
+
+    /// <summary>Operations accepted that never completed.</summary>
+    [JsonPropertyName("lost")]
+    public long Lost { get; init; }
+
+    /// <summary>Operations completed more than once.</summary>
+    [JsonPropertyName("duplicates")]
+    public long Duplicates { get; init; }
+
+    /// <summary>Features the frontend negotiated with the backend, for the reader.</summary>
+    [JsonPropertyName("features")]
+    public string Features { get; init; } = "";
+
+    /// <summary>Builds the result from the report and the binding's statistics.</summary>
+    public static GuestPerfResult From(int domid, CipherPerfReport report, in SymStats stats, string features) => new()
+    {
+        DomId = domid,
+        Report = report,
+        Requests = stats.NumSymOpRequests,
+        Completed = stats.NumSymOpCompleted + stats.NumSymOpCompletedErrors,
+        Lost = Math.Max(0, stats.NumSymOpRequests - stats.NumSymOpCompleted - stats.NumSymOpCompletedErrors) + report.Results.Sum(r => r.Lost),
+        Duplicates = Math.Max(0, stats.NumSymOpCompleted + stats.NumSymOpCompletedErrors - stats.NumSymOpRequests) + report.Results.Sum(r => r.Duplicates),
+        Features = features,
+    };
+}
+
+/// <summary>Source-generated JSON for the guest's result file.</summary>
+[JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(GuestPerfResult))]
+internal sealed partial class GuestPerfJsonContext : JsonSerializerContext;

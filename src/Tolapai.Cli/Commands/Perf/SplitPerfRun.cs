@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Tolapai.Cpa.Sample;
+using Tolapai.Ixp.Backend;
+using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.Toolstack;
+
+namespace Tolapai.Cli.Commands.Perf;
+
+/// <summary>What the split run produced.</summary>
+/// <param name="Guests">Each guest's result, by domid.</param>
+/// <param name="PayloadBytesCopied">Payload bytes the backend and the device copied on the way (null when the host is not ours to ask).</param>
+/// <param name="PayloadBytes">Payload bytes the backend served.</param>
+/// <param name="RunDirectory">Where the host was.</param>
+public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, long? PayloadBytesCopied, long PayloadBytes, string RunDirectory);
+
+/// <summary>
+/// <c>tolapai perf --mode split</c>: an embedded dom0 (hypervisor region, xenstored, the
+/// accelerator and the ixp backend, all in this process, on a fresh run directory under
+/// /dev/shm) or a running one (<c>--run-dir</c>), and G guest processes made with the toolstack
+/// (<c>xl create -- tolapai domu perf ...</c>), each running the sample through its frontend.
+/// Progress comes from the guests' console logs; their figures from their result files.
+/// </summary>
+internal sealed class SplitPerfRun
+{
+    private readonly PerfWorkloadOptions _workload;
+    private readonly int _guests;
+    private readonly string? _runDirectory;
+    private readonly IxpBackendService? _service;
+    private readonly TextWriter _progress;
+    private readonly bool _live;
+
+    public SplitPerfRun(PerfWorkloadOptions workload, int guests, string? runDirectory, IxpBackendService? service, TextWriter progress, bool live)
+    {
+        _workload = workload;
+        _guests = guests;
+        _runDirectory = runDirectory;
+        _service = service;
+        _progress = progress;
+        _live = live;
+    }
+
+    /// <summary>Pages a guest needs: every buffer list of the largest size twice (source and destination), rings and slack.</summary>
+    public static uint GuestPages(CipherPerfOptions sample)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        long perBuffer = Math.Max(1, (sample.Sizes.Max() + 4095) / 4096);
+        long pages = (2 * sample.Depth * perBuffer) + 256;
+        return (uint)Math.Clamp(pages, 1024, 1 << 20);
+    }
+
+    public async Task<SplitPerfOutcome> RunAsync(CancellationToken cancellationToken)
+    {
+        string runDir = _runDirectory ?? Path.Combine(Host.DefaultRoot, $"tolapai-perf-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        Dom0Host? dom0 = null;
+        DomainToolstack toolstack;
+        if (_runDirectory is null)
+        {
+            dom0 = await Dom0Host.StartAsync(new Dom0Options
+            {
+                RunDirectory = runDir,
+                Services = [_service!],
+                ShutdownGrace = TimeSpan.FromSeconds(2),
+                MaxGrantEntries = 1 << 16,
+            }, cancellationToken).ConfigureAwait(false);
+            toolstack = dom0.Toolstack;
+        }
+        else
+        {
+            toolstack = await DomainToolstack.OpenAsync(runDir, cancellationToken).ConfigureAwait(false);
+        }
+
+        var created = new List<(CreatedDomain Domain, string Result)>();
+        try
+        {
+            uint pages = GuestPages(_workload.Sample);
+            string[] self = SelfCommand();
+            for (int g = 0; g < _guests; g++)
+            {
+                string result = Path.Combine(runDir, $"perf-{Environment.ProcessId}-{g}.json");
+                string[] command = [.. self, "domu", "perf", "--result", result, .. _workload.ToArguments()];
+                CreatedDomain d = await toolstack.CreateAsync(
+                    new DomainConfig { Name = $"perf-{Environment.ProcessId}-{g}", MemoryPages = pages, GrantFrames = Math.Min(64, (pages / 512) + 2) },
+                    command,
+                    cancellationToken).ConfigureAwait(false);
+                created.Add((d, result));
+            }
+
+            await WatchAsync(created, cancellationToken).ConfigureAwait(false);
+            var results = new List<GuestPerfResult>();
+            foreach ((CreatedDomain d, string result) in created)
+            {
+                if (!File.Exists(result))
+                {
+                    throw new IOException($"guest {d.DomId} ended without a result; the end of its console log ({d.LogPath}): {Tail(d.LogPath)}");
+                }
+
+                results.Add(JsonSerializer.Deserialize(await File.ReadAllTextAsync(result, cancellationToken).ConfigureAwait(false), GuestPerfJsonContext.Default.GuestPerfResult)
+                    ?? throw new IOException($"guest {d.DomId} wrote an empty result"));
+                File.Delete(result);
+            }
+
+            long? copied = _service?.Backend is { } backend ? backend.PayloadBytesCopied + (_service.Device?.QueryCounters().BounceBytes ?? 0) : null;
+            long payload = results.Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
+            return new SplitPerfOutcome(results, copied, payload, runDir);
+        }
+        finally
+        {
+            foreach ((CreatedDomain d, string result) in created)
+            {
+                if (ProcessIdentity.IsAlive(d.Pid, d.StartInfo is null ? 0 : ProcessIdentity.StartTime(d.Pid) ?? 0))
+                {
+                    try
+                    {
+                        await toolstack.DestroyAsync(d.DomId, TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (ToolstackException)
+                    {
+                        // Already gone: the reaper got there first.
+                    }
+                }
+
+                File.Delete(result);
+            }
+
+            if (dom0 is not null)
+            {
+                await dom0.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                await toolstack.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    // Follows every guest's console log for its per-size lines until every guest process ended.
+    private async Task WatchAsync(List<(CreatedDomain Domain, string Result)> guests, CancellationToken cancellationToken)
+    {
+        var offsets = new long[guests.Count];
+        var sizesDone = new int[guests.Count];
+        var processes = guests.Select(g => TryGetProcess(g.Domain.Pid)).ToArray();
+        int total = _workload.Sample.Sizes.Count;
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            bool running = false;
+            for (int i = 0; i < guests.Count; i++)
+            {
+                foreach (string line in ReadNewLines(guests[i].Domain.LogPath, ref offsets[i]))
+                {
+                    if (line.StartsWith(GuestPerf.ProgressPrefix, StringComparison.Ordinal)
+                        && JsonSerializer.Deserialize(line[GuestPerf.ProgressPrefix.Length..], CipherPerfJson.Default.CipherPerfResult) is { } r)
+                    {
+                        sizesDone[i]++;
+                        Report(string.Create(CultureInfo.InvariantCulture,
+                            $"dom{guests[i].Domain.DomId}: {r.Size,5} B done, {r.OpsPerSec,9:F0} ops/s, {r.Mbps,8:F1} Mbit/s, p50 {r.LatencyNs.P50} ns ({sizesDone[i]}/{total} sizes, {clock.Elapsed.TotalSeconds:F1} s)"),
+                            final: false);
+                    }
+                }
+
+                running |= processes[i] is { HasExited: false };
+            }
+
+            if (!running)
+            {
+                Report("", final: true);
+                return;
+            }
+
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Report(string line, bool final)
+    {
+        if (_live)
+        {
+            // One status line rewritten in place on a terminal.
+            _progress.Write("\r" + line.PadRight(110)[..Math.Max(110, line.Length)] + (final ? "\r" + new string(' ', 110) + "\r" : ""));
+        }
+        else if (!final)
+        {
+            _progress.WriteLine(line);
+        }
+
+        _progress.Flush();
+    }
+
+    private static IEnumerable<string> ReadNewLines(string path, ref long offset)
+    {
+        if (!File.Exists(path))
+        {
+            return [];
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (stream.Length <= offset)
+        {
+            return [];
+        }
+
+        stream.Position = offset;
+        using var reader = new StreamReader(stream);
+        string text = reader.ReadToEnd();
+        int end = text.LastIndexOf('\n');
+        if (end < 0)
+        {
+            return [];
+        }
+
+        offset += System.Text.Encoding.UTF8.GetByteCount(text.AsSpan(0, end + 1));
+        return text[..end].Split('\n');
+    }
+
+    private static Process? TryGetProcess(int pid)
+    {
+        try
+        {
+            return Process.GetProcessById(pid);
+        }
+        catch (ArgumentException)
+        {
+            return null; // already ended
+        }
+    }
+
+    private static string Tail(string path)
+    {
+        try
+        {
+            string[] lines = File.ReadAllLines(path);
+            return string.Join(" | ", lines.TakeLast(5));
+        }
+        catch (IOException)
+        {
+            return "(no console log)";
+        }
+    }
+
+    /// <summary>How to start this program again: the apphost, or dotnet with the entry assembly.</summary>
+    public static string[] SelfCommand()
+    {
+        string host = Environment.ProcessPath ?? "dotnet";
+        return Path.GetFileNameWithoutExtension(host) == "dotnet"
+            ? [host, typeof(SplitPerfRun).Assembly.Location]
+            : [host];
+    }
+}
