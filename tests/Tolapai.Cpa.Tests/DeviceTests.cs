@@ -586,3 +586,63 @@ public sealed class ConcurrencyTests
         }
     }
 }
+
+public sealed unsafe class RebindTests
+{
+    [Fact]
+    public void A_backend_can_rebind_one_flat_buffer_over_mapped_guest_pages_and_submit_through_PerformOp()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 8, RingPairs = 1 });
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(3))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                inst!.Dma.Register(9, (uint)(50 + i), 1, pages.Address(i), writable: true);
+            }
+
+            var done = new Completions();
+            byte[] key = new byte[24];
+            TestRandom.Create(60).NextBytes(key);
+            byte[] iv = new byte[8];
+            Assert.Equal(CpaStatus.Success, inst!.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
+
+            // One unbound flat buffer, one list, reused for every request.
+            var flat = new FlatBuffer(maxFrames: 2);
+            var list = new BufferList(inst, [flat]);
+            Assert.False(flat.HasMachineAddress);
+            for (int round = 0; round < 3; round++)
+            {
+                byte[] input = new byte[1024];
+                TestRandom.Create(61 + round).NextBytes(input);
+
+                // Round 2 straddles pages 1 and 2 (frames 51, 52), the others sit in one page.
+                int page = round == 2 ? 1 : round;
+                int offset = round == 2 ? 3584 : 128;
+                pages.Write(page, offset, input);
+                if (round == 2)
+                {
+                    flat.Rebind(pages.Address(1) + offset, 1024, 9, [51u, 52u]);
+                }
+                else
+                {
+                    flat.Rebind(pages.Address(page) + offset, 1024, 9, (uint)(50 + page));
+                }
+
+                Assert.Equal(CpaStatus.Success, inst.PerformOp(round, new SymOpData { Session = session, Iv = iv, MessageLenToCipher = 1024 }, list, list));
+                done.WaitFor(inst, round + 1);
+                Assert.Equal(CpaStatus.Success, done.All[round].Status);
+                Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key, iv, input), pages.Read(page, offset, 1024));
+            }
+
+            Assert.Throws<ArgumentException>(() => flat.Rebind(pages.Address(0) + 4000, 5000, 9, 50u));
+            Assert.Throws<ArgumentException>(() => flat.Rebind(pages.Address(0), 100, 9, [1u, 2u, 3u]));
+
+            // Freeing a list the instance did not allocate frees nothing (the pages are still
+            // the test's, freed once by FramePages).
+            Assert.Equal(CpaStatus.Success, inst.FreeBufferList(list));
+            Assert.True(list.IsFreed);
+        }
+    }
+}
