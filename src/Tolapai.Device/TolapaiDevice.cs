@@ -24,7 +24,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
     private TolapaiDevice(DeviceOptions options)
     {
         Options = options;
-        Region = new DeviceRegion(new RegionLayout(options.RingPairs, options.RingEntries), options.Coherence, options.RegionPath);
+        Region = new DeviceRegion(new RegionLayout(options.RingPairs, options.RingEntries, options.MaxSegments), options.Coherence, options.RegionPath);
         Sessions = new DeviceSessionTable(options.MaxSessions);
         _pairInUse = new int[options.RingPairs];
         _pairFaulted = new int[options.RingPairs];

@@ -586,3 +586,127 @@ public sealed class ConcurrencyTests
         }
     }
 }
+
+public sealed unsafe class RebindTests
+{
+    [Fact]
+    public void A_backend_can_rebind_one_flat_buffer_over_mapped_guest_pages_and_submit_through_PerformOp()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 8, RingPairs = 1 });
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(3))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                inst!.Dma.Register(9, (uint)(50 + i), 1, pages.Address(i), writable: true);
+            }
+
+            var done = new Completions();
+            byte[] key = new byte[24];
+            TestRandom.Create(60).NextBytes(key);
+            byte[] iv = new byte[8];
+            Assert.Equal(CpaStatus.Success, inst!.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
+
+            // One unbound flat buffer, one list, reused for every request.
+            var flat = new FlatBuffer(maxFrames: 2);
+            var list = new BufferList(inst, [flat]);
+            Assert.False(flat.HasMachineAddress);
+            for (int round = 0; round < 3; round++)
+            {
+                byte[] input = new byte[1024];
+                TestRandom.Create(61 + round).NextBytes(input);
+
+                // Round 2 straddles pages 1 and 2 (frames 51, 52), the others sit in one page.
+                int page = round == 2 ? 1 : round;
+                int offset = round == 2 ? 3584 : 128;
+                pages.Write(page, offset, input);
+                if (round == 2)
+                {
+                    flat.Rebind(pages.Address(1) + offset, 1024, 9, [51u, 52u]);
+                }
+                else
+                {
+                    flat.Rebind(pages.Address(page) + offset, 1024, 9, (uint)(50 + page));
+                }
+
+                Assert.Equal(CpaStatus.Success, inst.PerformOp(round, new SymOpData { Session = session, Iv = iv, MessageLenToCipher = 1024 }, list, list));
+                done.WaitFor(inst, round + 1);
+                Assert.Equal(CpaStatus.Success, done.All[round].Status);
+                Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key, iv, input), pages.Read(page, offset, 1024));
+            }
+
+            Assert.Throws<ArgumentException>(() => flat.Rebind(pages.Address(0) + 4000, 5000, 9, 50u));
+            Assert.Throws<ArgumentException>(() => flat.Rebind(pages.Address(0), 100, 9, [1u, 2u, 3u]));
+
+            // Freeing a list the instance did not allocate frees nothing (the pages are still
+            // the test's, freed once by FramePages).
+            Assert.Equal(CpaStatus.Success, inst.FreeBufferList(list));
+            Assert.True(list.IsFreed);
+        }
+    }
+}
+
+public sealed unsafe class ManySegmentTests
+{
+    [Fact]
+    public void A_device_configured_for_more_segments_takes_requests_with_many_and_refuses_one_more()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 8, RingPairs = 1, MaxSegments = 64 });
+        Assert.Equal(1088, device.Region.Layout.RequestEntrySize);
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(4))
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                inst!.Dma.Register(4, (uint)(10 + i), 1, pages.Address(i), writable: true);
+            }
+
+            Assert.Equal(64, inst!.SegmentLimit);
+            Random rnd = TestRandom.Create(70);
+            byte[] key = new byte[16];
+            rnd.NextBytes(key);
+            byte[] iv = new byte[8];
+            rnd.NextBytes(iv);
+            byte[] input = new byte[4000];
+            rnd.NextBytes(input);
+            pages.Write(0, 0, input);
+
+            // Source: 40 pieces of 100 bytes from frames 10 and 11, in order (block boundaries
+            // fall inside pieces); destination: 20 pieces of 200 bytes in frames 12 and 13.
+            var src = new DmaSegment[40];
+            for (int k = 0; k < 40; k++)
+            {
+                int at = k * 100;
+                src[k] = new DmaSegment(4, (uint)(10 + (at / 4096)), (uint)(at % 4096), 100);
+            }
+
+            var dst = new DmaSegment[20];
+            for (int k = 0; k < 20; k++)
+            {
+                int at = k * 200;
+                dst[k] = new DmaSegment(4, (uint)(12 + (at / 4096)), (uint)(at % 4096), 200);
+            }
+
+            var done = new Completions();
+            Assert.Equal(CpaStatus.Success, inst.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, session!, iv, src, dst));
+            done.WaitFor(inst, 1);
+            Assert.Equal(CpaStatus.Success, done.All[0].Status);
+            Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key, iv, input), pages.Read(2, 0, 4000));
+
+            // 65 segments: refused before submission.
+            var tooMany = new DmaSegment[65];
+            for (int k = 0; k < 65; k++)
+            {
+                tooMany[k] = new DmaSegment(4, 10, (uint)(k * 8), 8);
+            }
+
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, tooMany, []));
+            Assert.Contains("64", inst.LastError, StringComparison.Ordinal);
+        }
+
+        Assert.Throws<ArgumentException>(() => TolapaiDevice.Create(new DeviceOptions { MaxSegments = 255 }));
+    }
+}
