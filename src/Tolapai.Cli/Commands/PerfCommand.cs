@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tolapai.Cli.CommandLine;
+using Tolapai.Cli.Commands.Perf;
 using Tolapai.Cpa;
 using Tolapai.Cpa.Native;
 using Tolapai.Cpa.Sample;
@@ -11,48 +12,65 @@ using Tolapai.Device;
 namespace Tolapai.Cli.Commands;
 
 /// <summary>
-/// <c>tolapai perf</c>: the CPA cipher sample (<see cref="CipherPerf"/>) against a binding.
-/// <c>--mode native</c> runs it in this process on the emulated device through the dom0
-/// driver, and measures the same kernel in process for the engine/kernel ratio.
+/// <c>tolapai perf</c>, the main job: the CPA cipher sample (<see cref="CipherPerf"/>) against a
+/// binding. <c>--mode split</c> (the default) starts an embedded dom0 and guest processes and runs
+/// the sample in each guest through the ixp split driver (<see cref="SplitPerfRun"/>);
+/// <c>--mode native</c> runs it in this process on the emulated device through the dom0 driver
+/// and measures the same kernel in process for the engine/kernel ratio; <c>--mode software</c>
+/// on the kernels with no device.
 /// </summary>
-public static class PerfCommand
+public static partial class PerfCommand
 {
     /// <summary>The usage text of <c>tolapai perf</c>.</summary>
     public const string Usage = """
-        usage: tolapai perf --mode native|software [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
+        usage: tolapai perf [--mode split|native|software] [--guests G] [--run-dir DIR] [--vs-native]
+                            [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
                             [--engines E] [--ring N] [--coherence strict|fast] [--completion poll|interrupt]
                             [--warmup N] [--seed N] [--json FILE]
 
         The CPA cipher sample (after Intel's cpa_cipher_perf): per packet size, a session with a
         random key, Q pre-allocated buffer lists used round-robin, N operations with Q in flight,
-        resubmission on Retry, every output checked against the reference cipher. Then the same
-        kernel (DesCipher.RunBatch over Q streams of 4096 bytes, this thread) over as many bytes,
-        and the ratio engine/kernel at 4096 bytes.
+        resubmission on Retry, every output checked against the reference cipher; per size the
+        responses, cycles per operation, Mbit/s, ops/s, latency p50/p99/p99.9/max, retries and
+        whether every output was verified.
 
-          --mode native        the dom0 driver on the emulated device, in this process
+          --mode split         (default) an embedded dom0 (xenstored, the accelerator, the ixp
+                               backend) and G guest processes started with the toolstack, each
+                               running the sample through its ixp frontend: guest pages granted
+                               to dom0, mapped by the backend, ciphered in place by the device
+          --mode native        the dom0 driver on the emulated device, in this process; then the
+                               same kernel in process (DesCipher.RunBatch over Q streams) and the
+                               ratio engine/kernel at 4096 bytes
           --mode software      the software binding (kernels in this thread, no device)
-                               ('split', the default, needs the split driver: not in this build)
+          --guests G           split: guest processes, each with its own device and ring (default 1)
+          --run-dir DIR        split: use the dom0 running on DIR ('tolapai dom0') instead of an
+                               embedded one
+          --vs-native          split: afterwards run the same sample natively in this process and
+                               print split/native per size (the split driver's cost)
           --alg ALG            des-ecb, des-cbc, 3des-ecb, 3des-cbc (default), 3des-ctr
           --decrypt            decrypt sessions instead of encrypt
           --sizes LIST         packet sizes in bytes (default 64,128,256,512,1024,2048,4096)
           --ops N              operations per size (default 50000)
-          --depth Q            operations in flight (default 256)
+          --depth Q            operations in flight per guest (default 256)
           --engines E          device engine threads (default 1)
-          --ring N             request ring entries, a power of two (default 512)
+          --ring N             native: request ring entries, a power of two (default 512)
           --coherence MODE     fast (default: flush/invalidate are fences) or strict (separate
                                CPU and device copies of the ring region)
-          --completion MODE    poll (default: this thread polls) or interrupt (a driver thread
-                               woken by the device delivers completions)
+          --completion MODE    poll (default: the submitting thread polls) or interrupt (a
+                               completion thread woken by the device or event channel)
           --warmup N           unmeasured operations before each size (default 2000)
           --seed N             seed of keys, IVs and data (default 1)
-          --json FILE          also write the figures as JSON
+          --json FILE          also write the figures as JSON (mode, guests, per size, per guest
+                               lost and duplicates, payloadCopiesPerRequest)
 
         Exit codes: 0 done and verified, 1 a failure or an output that differed, 2 bad usage.
         """;
 
     private static readonly OptionParser Parser = new(
-        flags: ["decrypt"],
-        valued: ["mode", "alg", "sizes", "ops", "depth", "engines", "ring", "coherence", "completion", "warmup", "seed", "json"]);
+        flags: [.. PerfWorkloadOptions.Flags, "vs-native"],
+        valued: [.. PerfWorkloadOptions.Valued, "mode", "guests", "run-dir", "engines", "ring", "coherence", "json"]);
+
+    private const string TableHeader = " responses    size   cycles/op      Mbit/s       ops/s     p50 ns     p99 ns   p99.9 ns     max ns  retries  verified";
 
     /// <summary>Runs the command on the words after <c>perf</c>.</summary>
     public static int Run(ReadOnlySpan<string> args)
@@ -65,40 +83,18 @@ public static class PerfCommand
 
         ParsedOptions o = Parser.Parse(args);
         string mode = o.Get("mode") ?? "split";
-        if (mode == "split")
+        if (mode is not ("split" or "native" or "software"))
         {
-            throw new CommandLineException("perf --mode split needs the split driver (dom0 host, guest, ixp frontend and backend), which is not in this build; use --mode native");
+            throw new CommandLineException($"unknown --mode '{mode}' (split, native or software)");
         }
 
-        if (mode is not ("native" or "software"))
-        {
-            throw new CommandLineException($"unknown --mode '{mode}' (native, software or split)");
-        }
-
-        string algName = o.Get("alg") ?? "3des-cbc";
-        if (!SymAlgorithms.TryParse(algName, out SymCipherAlgorithm alg))
-        {
-            throw new CommandLineException($"unknown --alg '{algName}' (des-ecb, des-cbc, 3des-ecb, 3des-cbc, 3des-ctr)");
-        }
-
-        var options = new CipherPerfOptions
-        {
-            Algorithm = alg,
-            Direction = o.Has("decrypt") ? SymCipherDirection.Decrypt : SymCipherDirection.Encrypt,
-            Sizes = o.Get("sizes") is { } sizes ? ParseSizes(sizes) : CipherPerfOptions.DefaultSizes,
-            Ops = Int(o, "ops", 50000, 1, 100_000_000),
-            Depth = Int(o, "depth", 256, 1, 65536),
-            WarmupOps = Int(o, "warmup", 2000, 0, 100_000_000),
-            Seed = Int(o, "seed", 1, int.MinValue, int.MaxValue),
-        };
-        string? optionsError = options.Validate();
-        if (optionsError is not null)
-        {
-            throw new CommandLineException(optionsError);
-        }
-
-        int engines = Int(o, "engines", 1, 1, 64);
-        int ring = Int(o, "ring", 512, 2, 65536);
+        PerfWorkloadOptions workload = PerfWorkloadOptions.Parse(o);
+        CipherPerfOptions options = workload.Sample;
+        string algName = workload.AlgorithmName;
+        SymCipherAlgorithm alg = options.Algorithm;
+        CompletionMode completion = workload.Completion;
+        int engines = PerfWorkloadOptions.Int(o, "engines", 1, 1, 64);
+        int ring = PerfWorkloadOptions.Int(o, "ring", 512, 2, 65536);
         if ((ring & (ring - 1)) != 0)
         {
             throw new CommandLineException($"--ring {ring} is not a power of two");
@@ -110,12 +106,6 @@ public static class PerfCommand
             "strict" => CoherenceMode.Strict,
             var c => throw new CommandLineException($"unknown --coherence '{c}' (strict or fast)"),
         };
-        CompletionMode completion = (o.Get("completion") ?? "poll") switch
-        {
-            "poll" => CompletionMode.Polling,
-            "interrupt" => CompletionMode.Interrupt,
-            var c => throw new CommandLineException($"unknown --completion '{c}' (poll or interrupt)"),
-        };
         string? jsonPath = o.Get("json");
         if (jsonPath is not null && (jsonPath.Length == 0 || Directory.Exists(jsonPath)))
         {
@@ -125,6 +115,24 @@ public static class PerfCommand
         if (jsonPath is not null && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } jsonDir && !Directory.Exists(jsonDir))
         {
             throw new CommandLineException($"--json '{jsonPath}': directory '{jsonDir}' does not exist");
+        }
+
+        if (mode != "split" && (o.Get("guests") is not null || o.Get("run-dir") is not null || o.Has("vs-native")))
+        {
+            throw new CommandLineException("--guests, --run-dir and --vs-native go with --mode split");
+        }
+
+        if (mode == "split")
+        {
+            int guests = PerfWorkloadOptions.Int(o, "guests", 1, 1, 16);
+            string? runDir = o.Get("run-dir") is { } d ? Xen.Toolstack.RunDirectories.Resolve(d) : null;
+            if (runDir is not null && (o.Get("engines") is not null || o.Get("coherence") is not null))
+            {
+                throw new CommandLineException("--engines and --coherence describe an embedded dom0; a running one (--run-dir) was started with its own");
+            }
+
+            var split = new SplitSettings(workload, guests, runDir, engines, coherence, o.Has("vs-native"), jsonPath);
+            return ToolstackCommandSupport.Run(() => RunSplitAsync(split));
         }
 
         using TolapaiDevice? device = mode == "native" ? TolapaiDevice.Create(new DeviceOptions { Engines = engines, RingEntries = ring, Coherence = coherence, RingPairs = 1 }) : null;
@@ -146,7 +154,7 @@ public static class PerfCommand
         {
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"perf {mode}  {algName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  ops {options.Ops}  depth {options.Depth}  engines {engines}  ring {ring}  coherence {coherence.ToString().ToLowerInvariant()}  completion {(completion == CompletionMode.Polling ? "poll" : "interrupt")}  kernel {Kernels.Des.DesCipher.Best}"));
-            Console.Out.WriteLine(" responses    size   cycles/op      Mbit/s       ops/s     p50 ns     p99 ns   p99.9 ns     max ns  retries  verified");
+            Console.Out.WriteLine(TableHeader);
             CipherPerfReport report;
             var busyMbps = new Dictionary<int, double>();
             try
@@ -227,37 +235,6 @@ public static class PerfCommand
 
     private static string Row(CipherPerfResult r) => string.Create(CultureInfo.InvariantCulture,
         $"{r.Ops,10} {r.Size,7} {r.CyclesPerOp,11:F0} {r.Mbps,11:F1} {r.OpsPerSec,11:F0} {r.LatencyNs.P50,10} {r.LatencyNs.P99,10} {r.LatencyNs.P999,10} {r.LatencyNs.Max,10} {r.Retries,8}  {(r.Verified ? "yes" : "NO")}");
-
-    private static int Int(ParsedOptions o, string name, int fallback, int min, int max)
-    {
-        string? s = o.Get(name);
-        if (s is null)
-        {
-            return fallback;
-        }
-
-        if (!int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
-        {
-            throw new CommandLineException($"--{name} '{s}' is not a whole number in {min}..{max}");
-        }
-
-        return v;
-    }
-
-    private static int[] ParseSizes(string text)
-    {
-        string[] parts = text.Split(',');
-        int[] sizes = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-        {
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] <= 0 || sizes[i] > (1 << 20))
-            {
-                throw new CommandLineException($"--sizes: '{parts[i]}' is not a packet size in 1..1048576");
-            }
-        }
-
-        return sizes;
-    }
 
     private sealed record PerfJson
     {

@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tolapai.Cli.CommandLine;
+using Tolapai.Cli.Commands.Perf;
+using Tolapai.Cpa;
+using Tolapai.Cpa.Native;
+using Tolapai.Cpa.Sample;
+using Tolapai.Device;
+using Tolapai.Ixp.Backend;
+
+namespace Tolapai.Cli.Commands;
+
+/// <summary>The split mode of <c>tolapai perf</c> (the main job).</summary>
+public static partial class PerfCommand
+{
+    private static async Task<int> RunSplitAsync(SplitSettings s)
+    {
+        CipherPerfOptions options = s.Workload.Sample;
+        IxpBackendService? service = s.RunDirectory is null
+            ? new IxpBackendService(new DeviceOptions { Engines = s.Engines, Coherence = s.Coherence }, new IxpBackendOptions())
+            : null;
+        string host = s.RunDirectory is null
+            ? string.Create(CultureInfo.InvariantCulture, $"embedded dom0  engines {s.Engines}  coherence {s.Coherence.ToString().ToLowerInvariant()}")
+            : $"dom0 on {s.RunDirectory}";
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"perf split  {s.Workload.AlgorithmName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  guests {s.Guests}  ops {options.Ops}  depth {options.Depth}  {host}  completion {(s.Workload.Completion == CompletionMode.Polling ? "poll" : "interrupt")}"));
+        Console.Out.Flush();
+
+        using var signals = new ToolstackCommandSupport.SignalScope();
+        SplitPerfOutcome outcome;
+        try
+        {
+            outcome = await new SplitPerfRun(s.Workload, s.Guests, s.RunDirectory, service, Console.Error, live: !Console.IsErrorRedirected)
+                .RunAsync(signals.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"tolapai: perf: {signals.Signal}: stopped; the guests were destroyed");
+            return ExitCodes.Failure;
+        }
+
+        IReadOnlyList<CipherPerfResult> rows = Aggregate(outcome.Guests);
+        Console.Out.WriteLine(TableHeader);
+        foreach (CipherPerfResult r in rows)
+        {
+            Console.Out.WriteLine(Row(r));
+        }
+
+        CipherPerfReport first = outcome.Guests[0].Report;
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cycles/op counts {first.Clock} ticks ({first.ClockHz / 1e9:F3} GHz) in the guest over the wall-clock run, divided by the responses; with several guests the figures add up and the latencies are the worst guest's"));
+        foreach (GuestPerfResult g in outcome.Guests)
+        {
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"dom{g.DomId}: {g.Requests} requests, {g.Completed} completed, {g.Lost} lost, {g.Duplicates} duplicates ({g.Features})"));
+        }
+
+        double? copiesPerRequest = outcome.PayloadBytesCopied is long copied && outcome.PayloadBytes > 0 ? (double)copied / outcome.PayloadBytes : null;
+        Console.Out.WriteLine(copiesPerRequest is double c
+            ? string.Create(CultureInfo.InvariantCulture, $"payload copies per request: {c:F3} ({outcome.PayloadBytesCopied} of {outcome.PayloadBytes} payload bytes copied by the backend or the device)")
+            : "payload copies per request: not known (the dom0 on --run-dir is another process)");
+
+        IReadOnlyList<CipherPerfResult>? native = null;
+        if (s.VsNative)
+        {
+            Console.Out.WriteLine("native, same sample in this process on the device:");
+            Console.Out.WriteLine(TableHeader);
+            native = RunNative(s, r => Console.Out.WriteLine(Row(r))).Results;
+            foreach (CipherPerfResult r in rows)
+            {
+                if (native.FirstOrDefault(n => n.Size == r.Size) is { } n && n.Mbps > 0)
+                {
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"split/native at {r.Size,5} B: {r.Mbps / n.Mbps:F3} throughput, p50 {r.LatencyNs.P50} vs {n.LatencyNs.P50} ns"));
+                }
+            }
+        }
+
+        if (s.JsonPath is not null)
+        {
+            var json = new SplitJson
+            {
+                Algorithm = s.Workload.AlgorithmName,
+                Direction = first.Direction,
+                Guests = s.Guests,
+                Depth = options.Depth,
+                Engines = s.RunDirectory is null ? s.Engines : null,
+                Coherence = s.RunDirectory is null ? s.Coherence.ToString().ToLowerInvariant() : null,
+                Completion = s.Workload.Completion == CompletionMode.Polling ? "poll" : "interrupt",
+                Clock = first.Clock,
+                ClockHz = first.ClockHz,
+                Results = rows,
+                GuestResults = outcome.Guests.Select(g => new GuestJson(g.DomId, g.Lost, g.Duplicates, g.Requests, g.Completed, g.Features, g.Report.Results)).ToArray(),
+                PayloadCopiesPerRequest = copiesPerRequest,
+                Native = native,
+            };
+            await File.WriteAllTextAsync(s.JsonPath, JsonSerializer.Serialize(json, JsonOptions)).ConfigureAwait(false);
+        }
+
+        bool ok = rows.All(r => r.Verified) && outcome.Guests.All(g => g.Lost == 0 && g.Duplicates == 0) && (native?.All(r => r.Verified) ?? true);
+        if (!ok)
+        {
+            Console.Error.WriteLine("tolapai: perf: some operations failed, were lost or duplicated, or differed from the reference cipher");
+        }
+
+        return ok ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary>The guests' figures added up per packet size (latencies: the worst guest's).</summary>
+    internal static IReadOnlyList<CipherPerfResult> Aggregate(IReadOnlyList<GuestPerfResult> guests)
+    {
+        var sizes = guests[0].Report.Results.Select(r => r.Size).ToArray();
+        return sizes.Select((size, i) =>
+        {
+            CipherPerfResult[] all = guests.Select(g => g.Report.Results[i]).ToArray();
+            return new CipherPerfResult
+            {
+                Size = size,
+                Ops = all.Sum(r => r.Ops),
+                OpsPerSec = all.Sum(r => r.OpsPerSec),
+                Mbps = all.Sum(r => r.Mbps),
+                CyclesPerOp = all.Average(r => r.CyclesPerOp),
+                Seconds = all.Max(r => r.Seconds),
+                LatencyNs = new LatencySummary
+                {
+                    P50 = all.Max(r => r.LatencyNs.P50),
+                    P99 = all.Max(r => r.LatencyNs.P99),
+                    P999 = all.Max(r => r.LatencyNs.P999),
+                    Max = all.Max(r => r.LatencyNs.Max),
+                },
+                Retries = all.Sum(r => r.Retries),
+                Failures = all.Sum(r => r.Failures),
+                Mismatches = all.Sum(r => r.Mismatches),
+                Lost = all.Sum(r => r.Lost),
+                Duplicates = all.Sum(r => r.Duplicates),
+                Verified = all.All(r => r.Verified),
+            };
+        }).ToArray();
+    }
+
+    // The native yardstick of --vs-native: the same sample on a device of the same shape, here.
+    private static CipherPerfReport RunNative(SplitSettings s, Action<CipherPerfResult> progress)
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Engines = s.Engines, Coherence = s.Coherence, RingPairs = 1 });
+        if (NativeCyInstance.Create(device, s.Workload.Completion, out NativeCyInstance? native) != CpaStatus.Success)
+        {
+            throw new IOException("no ring pair free on the device");
+        }
+
+        using (native)
+        {
+            try
+            {
+                return CipherPerf.Run(native!, s.Workload.Sample, progress);
+            }
+            catch (CipherPerfException ex)
+            {
+                throw new IOException($"perf: native: {ex.Message}", ex);
+            }
+        }
+    }
+
+    internal sealed record SplitSettings(PerfWorkloadOptions Workload, int Guests, string? RunDirectory, int Engines, CoherenceMode Coherence, bool VsNative, string? JsonPath);
+
+    private sealed record GuestJson(
+        [property: JsonPropertyName("domid")] int DomId,
+        [property: JsonPropertyName("lost")] long Lost,
+        [property: JsonPropertyName("duplicates")] long Duplicates,
+        [property: JsonPropertyName("requests")] long Requests,
+        [property: JsonPropertyName("completed")] long Completed,
+        [property: JsonPropertyName("features")] string Features,
+        [property: JsonPropertyName("results")] IReadOnlyList<CipherPerfResult> Results);
+
+    private sealed record SplitJson
+    {
+        [JsonPropertyName("mode")]
+        public string Mode => "split";
+
+        [JsonPropertyName("algorithm")]
+        public string Algorithm { get; init; } = "";
+
+        [JsonPropertyName("alg")]
+        public string Alg => Algorithm;
+
+        [JsonPropertyName("direction")]
+        public string Direction { get; init; } = "";
+
+        [JsonPropertyName("guests")]
+        public int Guests { get; init; }
+
+        [JsonPropertyName("depth")]
+        public int Depth { get; init; }
+
+        [JsonPropertyName("engines")]
+        public int? Engines { get; init; }
+
+        [JsonPropertyName("coherence")]
+        public string? Coherence { get; init; }
+
+        [JsonPropertyName("completion")]
+        public string Completion { get; init; } = "";
+
+        [JsonPropertyName("clock")]
+        public string Clock { get; init; } = "";
+
+        [JsonPropertyName("clockHz")]
+        public double ClockHz { get; init; }
+
+        [JsonPropertyName("results")]
+        public IReadOnlyList<CipherPerfResult> Results { get; init; } = [];
+
+        [JsonPropertyName("guestResults")]
+        public IReadOnlyList<GuestJson> GuestResults { get; init; } = [];
+
+        [JsonPropertyName("payloadCopiesPerRequest")]
+        public double? PayloadCopiesPerRequest { get; init; }
+
+        [JsonPropertyName("native")]
+        public IReadOnlyList<CipherPerfResult>? Native { get; init; }
+    }
+}
