@@ -41,7 +41,7 @@ public static class DomuCommand
     private static readonly Dictionary<string, (OptionParser Parser, Func<ParsedOptions, Func<DomainContext, CancellationToken, Task<int>>> Create)> Workloads = new(StringComparer.Ordinal)
     {
         ["idle"] = (Parser, _ => IdleAsync),
-        ["perf"] = (Perf.GuestPerf.Parser, Perf.GuestPerf.Parse),
+        ["perf"] = (Split.GuestPerf.Parser, Split.GuestPerf.Parse),
     };
 
     /// <summary>Runs the command on the words after <c>domu</c>.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Tolapai.Cli.CommandLine;
 using Tolapai.Cli.Commands.Perf;
+using Tolapai.Cli.Commands.Split;
 using Tolapai.Cpa;
 using Tolapai.Cpa.Native;
 using Tolapai.Cpa.Sample;

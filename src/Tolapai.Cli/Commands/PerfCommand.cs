@@ -14,7 +14,7 @@ namespace Tolapai.Cli.Commands;
 /// <summary>
 /// <c>tolapai perf</c>, the main job: the CPA cipher sample (<see cref="CipherPerf"/>) against a
 /// binding. <c>--mode split</c> (the default) starts an embedded dom0 and guest processes and runs
-/// the sample in each guest through the ixp split driver (<see cref="SplitPerfRun"/>);
+/// the sample in each guest through the ixp split driver (<see cref="Split.SplitPerfRun"/>);
 /// <c>--mode native</c> runs it in this process on the emulated device through the dom0 driver
 /// and measures the same kernel in process for the engine/kernel ratio; <c>--mode software</c>
 /// on the kernels with no device.

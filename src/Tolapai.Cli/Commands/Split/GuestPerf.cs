@@ -1,12 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
 using Tolapai.Cli.CommandLine;
+using Tolapai.Cli.Commands.Perf;
 using Tolapai.Cpa;
 using Tolapai.Cpa.Sample;
 using Tolapai.Ixp.Frontend;
 using Tolapai.Xen.Toolstack;
 
-namespace Tolapai.Cli.Commands.Perf;
+namespace Tolapai.Cli.Commands.Split;
 
 /// <summary>
 /// <c>tolapai domu perf</c>: the sample inside a guest, through the split driver. The guest opens

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Tolapai.Cli.Commands.Perf;
 using Tolapai.Cpa.Sample;
 using Tolapai.Ixp.Backend;
-using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.Toolstack;
 
-namespace Tolapai.Cli.Commands.Perf;
+namespace Tolapai.Cli.Commands.Split;
 
 /// <summary>What the split run produced.</summary>
 /// <param name="Guests">Each guest's result, by domid.</param>
@@ -52,38 +52,15 @@ internal sealed class SplitPerfRun
 
     public async Task<SplitPerfOutcome> RunAsync(CancellationToken cancellationToken)
     {
-        string runDir = _runDirectory ?? Path.Combine(Host.DefaultRoot, $"tolapai-perf-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
-        Dom0Host? dom0 = null;
-        DomainToolstack toolstack;
-        if (_runDirectory is null)
-        {
-            dom0 = await Dom0Host.StartAsync(new Dom0Options
-            {
-                RunDirectory = runDir,
-                Services = [_service!],
-                ShutdownGrace = TimeSpan.FromSeconds(2),
-                MaxGrantEntries = 1 << 16,
-            }, cancellationToken).ConfigureAwait(false);
-            toolstack = dom0.Toolstack;
-        }
-        else
-        {
-            toolstack = await DomainToolstack.OpenAsync(runDir, cancellationToken).ConfigureAwait(false);
-        }
-
+        await using SplitHost host = await SplitHost.StartAsync(_runDirectory, _service, cancellationToken).ConfigureAwait(false);
         var created = new List<(CreatedDomain Domain, string Result)>();
         try
         {
             uint pages = GuestPages(_workload.Sample);
-            string[] self = SelfCommand();
             for (int g = 0; g < _guests; g++)
             {
-                string result = Path.Combine(runDir, $"perf-{Environment.ProcessId}-{g}.json");
-                string[] command = [.. self, "domu", "perf", "--result", result, .. _workload.ToArguments()];
-                CreatedDomain d = await toolstack.CreateAsync(
-                    new DomainConfig { Name = $"perf-{Environment.ProcessId}-{g}", MemoryPages = pages, GrantFrames = Math.Min(64, (pages / 512) + 2) },
-                    command,
-                    cancellationToken).ConfigureAwait(false);
+                string result = Path.Combine(host.RunDirectory, $"perf-{Environment.ProcessId}-{g}.json");
+                CreatedDomain d = await host.CreateGuestAsync($"perf-{Environment.ProcessId}-{g}", pages, ["perf", "--result", result, .. _workload.ToArguments()], cancellationToken).ConfigureAwait(false);
                 created.Add((d, result));
             }
 
@@ -93,44 +70,22 @@ internal sealed class SplitPerfRun
             {
                 if (!File.Exists(result))
                 {
-                    throw new IOException($"guest {d.DomId} ended without a result; the end of its console log ({d.LogPath}): {Tail(d.LogPath)}");
+                    throw new IOException($"guest {d.DomId} ended without a result; the end of its console log ({d.LogPath}): {SplitHost.LogTail(d)}");
                 }
 
                 results.Add(JsonSerializer.Deserialize(await File.ReadAllTextAsync(result, cancellationToken).ConfigureAwait(false), GuestPerfJsonContext.Default.GuestPerfResult)
                     ?? throw new IOException($"guest {d.DomId} wrote an empty result"));
-                File.Delete(result);
             }
 
-            long? copied = _service?.Backend is { } backend ? backend.PayloadBytesCopied + (_service.Device?.QueryCounters().BounceBytes ?? 0) : null;
+            long? copied = host.Service?.Backend is { } backend ? backend.PayloadBytesCopied + (host.Service.Device?.QueryCounters().BounceBytes ?? 0) : null;
             long payload = results.Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
-            return new SplitPerfOutcome(results, copied, payload, runDir);
+            return new SplitPerfOutcome(results, copied, payload, host.RunDirectory);
         }
         finally
         {
-            foreach ((CreatedDomain d, string result) in created)
+            foreach ((_, string result) in created)
             {
-                if (ProcessIdentity.IsAlive(d.Pid, d.StartInfo is null ? 0 : ProcessIdentity.StartTime(d.Pid) ?? 0))
-                {
-                    try
-                    {
-                        await toolstack.DestroyAsync(d.DomId, TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
-                    }
-                    catch (ToolstackException)
-                    {
-                        // Already gone: the reaper got there first.
-                    }
-                }
-
                 File.Delete(result);
-            }
-
-            if (dom0 is not null)
-            {
-                await dom0.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            else
-            {
-                await toolstack.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
@@ -140,7 +95,7 @@ internal sealed class SplitPerfRun
     {
         var offsets = new long[guests.Count];
         var sizesDone = new int[guests.Count];
-        var processes = guests.Select(g => TryGetProcess(g.Domain.Pid)).ToArray();
+        Task[] exits = guests.Select(g => SplitHost.WaitForExitAsync(g.Domain, cancellationToken)).ToArray();
         int total = _workload.Sample.Sizes.Count;
         var clock = Stopwatch.StartNew();
         while (true)
@@ -160,7 +115,7 @@ internal sealed class SplitPerfRun
                     }
                 }
 
-                running |= processes[i] is { HasExited: false };
+                running |= !exits[i].IsCompleted;
             }
 
             if (!running)
@@ -212,39 +167,5 @@ internal sealed class SplitPerfRun
 
         offset += System.Text.Encoding.UTF8.GetByteCount(text.AsSpan(0, end + 1));
         return text[..end].Split('\n');
-    }
-
-    private static Process? TryGetProcess(int pid)
-    {
-        try
-        {
-            return Process.GetProcessById(pid);
-        }
-        catch (ArgumentException)
-        {
-            return null; // already ended
-        }
-    }
-
-    private static string Tail(string path)
-    {
-        try
-        {
-            string[] lines = File.ReadAllLines(path);
-            return string.Join(" | ", lines.TakeLast(5));
-        }
-        catch (IOException)
-        {
-            return "(no console log)";
-        }
-    }
-
-    /// <summary>How to start this program again: the apphost, or dotnet with the entry assembly.</summary>
-    public static string[] SelfCommand()
-    {
-        string host = Environment.ProcessPath ?? "dotnet";
-        return Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? [host, typeof(SplitPerfRun).Assembly.Location]
-            : [host];
     }
 }

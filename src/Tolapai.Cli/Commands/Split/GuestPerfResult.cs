@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using Tolapai.Cpa;
 using Tolapai.Cpa.Sample;
 
-namespace Tolapai.Cli.Commands.Perf;
+namespace Tolapai.Cli.Commands.Split;
 
 /// <summary>What a guest's run of the sample reports back to <c>tolapai perf</c> (written as JSON to the file it was given).</summary>
 public sealed record GuestPerfResult
