@@ -6,19 +6,23 @@ namespace Tolapai.Cli.Commands;
 
 /// <summary>
 /// <c>tolapai cipher</c>: DES/3DES over a file or stdin. With <c>--local</c> the kernels run in
-/// this process; the split-driver path (through a frontend, ring and backend) comes later.
+/// this process; without it the bytes go through the split driver: a guest process ciphers them
+/// through its ixp frontend, the backend in dom0 and the accelerator (<see cref="Split.SplitCipher"/>).
 /// </summary>
 public static class CipherCommand
 {
     /// <summary>The usage text of <c>tolapai cipher</c>.</summary>
     public const string Usage = """
-        usage: tolapai cipher --local --alg ALG --key HEX [--iv HEX] [--decrypt] [--in FILE] [--out FILE]
+        usage: tolapai cipher [--local | --run-dir DIR] --alg ALG --key HEX [--iv HEX] [--decrypt] [--in FILE] [--out FILE]
 
         Encrypts (or with --decrypt decrypts) FILE or stdin to FILE or stdout, byte for byte as
         'openssl enc -nopad' does. '-' for FILE means stdin or stdout.
 
-          --local      run the DES kernels in this process (required for now: the split-driver
-                       path needs a running dom0 host)
+          (default)    through the split driver: an embedded dom0 (xenstored, accelerator, ixp
+                       backend) and a guest process that ciphers the bytes in its own granted
+                       pages through its ixp frontend; the same bytes as --local
+          --run-dir DIR  the same on the dom0 running on DIR ('tolapai dom0') instead
+          --local      run the DES kernels in this process
           --alg ALG    des-ecb, des-cbc      8-byte key
                        3des-ecb, 3des-cbc    16-byte key (K1K2K1, openssl des-ede*) or
                        3des-ctr              24-byte key (K1K2K3, openssl des-ede3*)
@@ -48,7 +52,7 @@ public static class CipherCommand
 
     private static readonly OptionParser Parser = new(
         flags: ["local", "decrypt"],
-        valued: ["alg", "key", "iv", "in", "out"]);
+        valued: ["alg", "key", "iv", "in", "out", "run-dir"]);
 
     /// <summary>Runs the command on <paramref name="args"/> (the words after <c>cipher</c>) and returns its exit code.</summary>
     public static int Run(ReadOnlySpan<string> args)
@@ -60,10 +64,9 @@ public static class CipherCommand
         }
 
         ParsedOptions options = Parser.Parse(args);
-        if (!options.Has("local"))
+        if (options.Has("local") && options.Get("run-dir") is not null)
         {
-            throw new CommandLineException(
-                "cipher without --local goes through the split driver, which needs a running dom0 host and is not implemented yet; use --local");
+            throw new CommandLineException("--local and --run-dir contradict each other: --local uses no dom0");
         }
 
         CipherAlgorithm algorithm = CipherAlgorithm.Parse(options.Require("alg"));
@@ -78,6 +81,12 @@ public static class CipherCommand
             if (algorithm.NeedsWholeBlocks && input.KnownLength is long length && (length & 7) != 0)
             {
                 CipherPump.ThrowPartialBlock(algorithm, length);
+            }
+
+            if (!options.Has("local"))
+            {
+                string? runDir = options.Get("run-dir") is { } d ? Xen.Toolstack.RunDirectories.Resolve(d) : null;
+                return Split.SplitCipher.Run(algorithm, key, iv, direction, input, options.Get("in"), options.Get("out"), runDir);
             }
 
             using DesKeySchedule schedule = DesKeySchedule.Create(key);

@@ -27,6 +27,8 @@ public static class DomuCommand
                  --seed --completion), printing a 'perf-size {json}' line per packet size and
                  writing the whole result as JSON to --result FILE; this is what 'tolapai perf'
                  starts in its guests. --ring-page-order N: ring pages 2^N (0..4, default 2).
+          cipher ciphers --in FILE to --out FILE through its ixp device (--alg, --key-file,
+                 --iv, --decrypt): what 'tolapai cipher' without --local starts
 
         It exits 0 when the toolstack writes control/shutdown (poweroff, halt, reboot: 'xl destroy'
         or the dom0 stopping) or on SIGTERM/SIGINT; 1 when xenstored goes away or attaching fails;
@@ -42,6 +44,7 @@ public static class DomuCommand
     {
         ["idle"] = (Parser, _ => IdleAsync),
         ["perf"] = (Split.GuestPerf.Parser, Split.GuestPerf.Parse),
+        ["cipher"] = (Split.GuestCipher.Parser, Split.GuestCipher.Parse),
     };
 
     /// <summary>Runs the command on the words after <c>domu</c>.</summary>
