@@ -21,7 +21,7 @@ public sealed class CipherErrorTests(ITestOutputHelper output) : IDisposable
     public static TheoryData<string, string[], int> Cases() => new()
     {
         { "unknown command", ["frobnicate"], 0 },
-        { "no --local", ["cipher", "--alg", "des-ecb", "--key", Key8], 0 },
+        { "--local with --run-dir", ["cipher", "--local", "--run-dir", "/tmp", "--alg", "des-ecb", "--key", Key8], 0 },
         { "unknown algorithm", ["cipher", "--local", "--alg", "aes-128-cbc", "--key", Key8, "--iv", Iv], 0 },
         { "missing --alg", ["cipher", "--local", "--key", Key8], 0 },
         { "missing --key", ["cipher", "--local", "--alg", "des-ecb"], 0 },

@@ -50,8 +50,11 @@ public sealed class PerfCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("needs the split driver", "perf")]
-    [InlineData("needs the split driver", "perf", "--mode", "split")]
+    [InlineData("go with --mode split", "perf", "--mode", "native", "--guests", "2")]
+    [InlineData("go with --mode split", "perf", "--mode", "software", "--run-dir", "/tmp")]
+    [InlineData("--guests", "perf", "--guests", "0")]
+    [InlineData("--guests", "perf", "--guests", "17")]
+    [InlineData("describe an embedded dom0", "perf", "--run-dir", "/tmp", "--engines", "2")]
     [InlineData("unknown --mode", "perf", "--mode", "cloud")]
     [InlineData("unknown --alg", "perf", "--mode", "native", "--alg", "aes")]
     [InlineData("--sizes", "perf", "--mode", "native", "--sizes", "64,abc")]
