@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using Tolapai.Diagnostics;
 
 namespace Tolapai.Cpa;
 
@@ -8,7 +9,7 @@ namespace Tolapai.Cpa;
 /// counters of <see cref="QueryStats"/>, session bookkeeping (in flight, removed, owner), and
 /// the pooled <see cref="PerformOpAsync"/>. A binding implements the <c>*Core</c> methods:
 /// make and remove its session, submit a validated <see cref="SymRequest"/> without blocking,
-/// deliver completions through <see cref="Complete"/>, and allocate buffer memory.
+/// deliver completions through <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?)"/>, and allocate buffer memory.
 /// </summary>
 public abstract class CySymInstance : ICySymInstance
 {
@@ -262,7 +263,7 @@ public abstract class CySymInstance : ICySymInstance
 
     /// <summary>
     /// Submits a validated request without blocking. <see cref="CpaStatus.Success"/> promises
-    /// exactly one later <see cref="Complete"/> for it; anything else means nothing was submitted
+    /// exactly one later <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?)"/> for it; anything else means nothing was submitted
     /// (use <see cref="SetError"/> for the message).
     /// </summary>
     protected abstract CpaStatus SubmitCore(in SymRequest request);
@@ -277,14 +278,40 @@ public abstract class CySymInstance : ICySymInstance
     /// Delivers one completion: counts it, releases the session's in-flight count, and calls
     /// the callback. Bindings call it once per submitted request (<see cref="SubmitCore"/> Success).
     /// </summary>
-    protected void Complete(SymCallback callback, object? tag, CySymSession session, CpaStatus status, BufferList? destination)
+    protected void Complete(SymCallback callback, object? tag, CySymSession session, CpaStatus status, BufferList? destination) =>
+        Complete(callback, tag, session, status, destination, stamp: 0, bytes: 0);
+
+    /// <summary>
+    /// As <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?)"/>, also
+    /// reporting to Tolapai-DataPlane: the bytes to its counters, and with the request's
+    /// <see cref="SymRequest.Stamp"/> (when a trace asked for it) a <c>RequestCompleted</c>
+    /// event with the submit-to-completion latency of this binding's stage.
+    /// </summary>
+    protected void Complete(SymCallback callback, object? tag, CySymSession session, CpaStatus status, BufferList? destination, long stamp, int bytes) =>
+        Complete(callback, tag, session, status, destination, stamp, bytes, TraceStage);
+
+    /// <summary>As the overload without <paramref name="stage"/>, reporting the latency as <paramref name="stage"/> (a driver used by a backend reports the device stage).</summary>
+    protected void Complete(SymCallback callback, object? tag, CySymSession session, CpaStatus status, BufferList? destination, long stamp, int bytes, Stage stage)
     {
         ArgumentNullException.ThrowIfNull(callback);
         ArgumentNullException.ThrowIfNull(session);
-        Interlocked.Increment(ref status == CpaStatus.Success ? ref _completed : ref _completedErrors);
+        long n = Interlocked.Increment(ref status == CpaStatus.Success ? ref _completed : ref _completedErrors);
         session.RemoveInFlight();
+        DataPlaneCounters.OnCompleted(bytes);
+        if (stamp != 0)
+        {
+            long ns = (long)((System.Diagnostics.Stopwatch.GetTimestamp() - stamp) * (1e9 / System.Diagnostics.Stopwatch.Frequency));
+            DataPlaneEventSource.Log.RequestCompleted(stage, TraceDomain, n, (int)status, bytes, ns);
+        }
+
         callback(tag, status, destination);
     }
+
+    /// <summary>The stage this binding's request latencies are reported as (native, split, software).</summary>
+    protected virtual Stage TraceStage => Stage.NativeOp;
+
+    /// <summary>The domain this instance runs in, for trace events (0 in dom0).</summary>
+    protected virtual int TraceDomain => 0;
 
     /// <summary>Records a message for <see cref="LastError"/> and returns <paramref name="status"/>.</summary>
     protected CpaStatus SetError(CpaStatus status, string message)
@@ -427,15 +454,26 @@ public abstract class CySymInstance : ICySymInstance
         }
 
         session!.AddInFlight();
-        CpaStatus status = SubmitCore(new SymRequest(callback, tag, session, iv, op.CryptoStartSrcOffset, op.MessageLenToCipher, source, destination));
+        long stamp = DataPlaneEventSource.Log.RequestsEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        CpaStatus status = SubmitCore(new SymRequest(callback, tag, session, iv, op.CryptoStartSrcOffset, op.MessageLenToCipher, source, destination, stamp));
         if (status == CpaStatus.Success)
         {
-            Interlocked.Increment(ref _requests);
+            long id = Interlocked.Increment(ref _requests);
+            DataPlaneCounters.OnSubmitted();
+            if (stamp != 0)
+            {
+                DataPlaneEventSource.Log.RequestSubmitted(TraceStage, TraceDomain, id, op.MessageLenToCipher);
+            }
         }
         else
         {
             session.RemoveInFlight();
             Interlocked.Increment(ref status == CpaStatus.Retry ? ref _retries : ref _requestErrors);
+            if (status == CpaStatus.Retry)
+            {
+                DataPlaneCounters.OnRetry();
+                DataPlaneEventSource.Log.RingFull(TraceDomain, 0, session.InFlight);
+            }
         }
 
         return status;

@@ -8,8 +8,9 @@ namespace Tolapai.Cpa;
 public readonly struct SymRequest
 {
     /// <summary>Creates a request (for bindings and tests).</summary>
-    public SymRequest(SymCallback callback, object? tag, CySymSession session, ulong iv, int offset, int length, BufferList source, BufferList destination)
+    public SymRequest(SymCallback callback, object? tag, CySymSession session, ulong iv, int offset, int length, BufferList source, BufferList destination, long stamp = 0)
     {
+        Stamp = stamp;
         Callback = callback;
         Tag = tag;
         Session = session;
@@ -22,6 +23,13 @@ public readonly struct SymRequest
 
     /// <summary>Called once when the operation completes.</summary>
     public SymCallback Callback { get; }
+
+    /// <summary>
+    /// Submission time (Stopwatch ticks) when a trace wants per-request latency (the Requests
+    /// keyword of Tolapai-DataPlane at Verbose), else 0. Bindings keep it with the request and
+    /// hand it back to <c>Complete</c>.
+    /// </summary>
+    public long Stamp { get; }
 
     /// <summary>The caller's tag, passed back to <see cref="Callback"/>.</summary>
     public object? Tag { get; }

@@ -15,7 +15,7 @@ public enum Stage
     /// <summary>Device: request on the device ring to its response written by an engine.</summary>
     Device = 3,
 
-    /// <summary>Engine: one batch through the SIMD pipeline.</summary>
+    /// <summary>Engine: one batch through the SIMD pipeline (one event per batch: the request id is the batch number and the byte count is the number of requests in it).</summary>
     EngineBatch = 4,
 
     /// <summary>Software binding: PerformOp to callback.</summary>

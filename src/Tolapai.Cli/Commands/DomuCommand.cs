@@ -26,7 +26,8 @@ public static class DomuCommand
                  (the options of 'tolapai perf': --alg --decrypt --sizes --ops --depth --warmup
                  --seed --completion), printing a 'perf-size {json}' line per packet size and
                  writing the whole result as JSON to --result FILE; this is what 'tolapai perf'
-                 starts in its guests. --ring-page-order N: ring pages 2^N (0..4, default 2).
+                 starts in its guests. --ring-page-order N: ring pages 2^N (0..4, default 2);
+                 --hold: after the result, stay up until told to stop (for a trace).
           cipher ciphers --in FILE to --out FILE through its ixp device (--alg, --key-file,
                  --iv, --decrypt): what 'tolapai cipher' without --local starts
 

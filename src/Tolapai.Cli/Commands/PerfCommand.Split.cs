@@ -32,7 +32,7 @@ public static partial class PerfCommand
         SplitPerfOutcome outcome;
         try
         {
-            outcome = await new SplitPerfRun(s.Workload, s.Guests, s.RunDirectory, service, Console.Error, live: !Console.IsErrorRedirected)
+            outcome = await new SplitPerfRun(s.Workload, s.Guests, s.RunDirectory, service, Console.Error, live: !Console.IsErrorRedirected, s.TraceDirectory)
                 .RunAsync(signals.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
@@ -160,7 +160,7 @@ public static partial class PerfCommand
         }
     }
 
-    internal sealed record SplitSettings(PerfWorkloadOptions Workload, int Guests, string? RunDirectory, int Engines, CoherenceMode Coherence, bool VsNative, string? JsonPath);
+    internal sealed record SplitSettings(PerfWorkloadOptions Workload, int Guests, string? RunDirectory, int Engines, CoherenceMode Coherence, bool VsNative, string? JsonPath, string? TraceDirectory);
 
     private sealed record GuestJson(
         [property: JsonPropertyName("domid")] int DomId,

@@ -23,7 +23,7 @@ public static partial class PerfCommand
 {
     /// <summary>The usage text of <c>tolapai perf</c>.</summary>
     public const string Usage = """
-        usage: tolapai perf [--mode split|native|software] [--guests G] [--run-dir DIR] [--vs-native]
+        usage: tolapai perf [--mode split|native|software] [--guests G] [--run-dir DIR] [--vs-native] [--trace DIR]
                             [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
                             [--engines E] [--ring N] [--coherence strict|fast] [--completion poll|interrupt]
                             [--warmup N] [--seed N] [--json FILE]
@@ -62,13 +62,15 @@ public static partial class PerfCommand
           --seed N             seed of keys, IVs and data (default 1)
           --json FILE          also write the figures as JSON (mode, guests, per size, per guest
                                lost and duplicates, payloadCopiesPerRequest)
+          --trace DIR          split: EventPipe traces of dom0 and every guest for the whole run,
+                               DIR/dom0.nettrace, DIR/dom<N>.nettrace ('tolapai trace report')
 
         Exit codes: 0 done and verified, 1 a failure or an output that differed, 2 bad usage.
         """;
 
     private static readonly OptionParser Parser = new(
         flags: [.. PerfWorkloadOptions.Flags, "vs-native"],
-        valued: [.. PerfWorkloadOptions.Valued, "mode", "guests", "run-dir", "engines", "ring", "coherence", "json"]);
+        valued: [.. PerfWorkloadOptions.Valued, "mode", "guests", "run-dir", "engines", "ring", "coherence", "json", "trace"]);
 
     private const string TableHeader = " responses    size   cycles/op      Mbit/s       ops/s     p50 ns     p99 ns   p99.9 ns     max ns  retries  verified";
 
@@ -117,9 +119,15 @@ public static partial class PerfCommand
             throw new CommandLineException($"--json '{jsonPath}': directory '{jsonDir}' does not exist");
         }
 
-        if (mode != "split" && (o.Get("guests") is not null || o.Get("run-dir") is not null || o.Has("vs-native")))
+        if (mode != "split" && (o.Get("guests") is not null || o.Get("run-dir") is not null || o.Has("vs-native") || o.Get("trace") is not null))
         {
-            throw new CommandLineException("--guests, --run-dir and --vs-native go with --mode split");
+            throw new CommandLineException("--guests, --run-dir, --vs-native and --trace go with --mode split");
+        }
+
+        string? trace = o.Get("trace");
+        if (trace is not null && (trace.Length == 0 || File.Exists(trace)))
+        {
+            throw new CommandLineException($"--trace '{trace}' is not a directory name");
         }
 
         if (mode == "split")
@@ -131,7 +139,7 @@ public static partial class PerfCommand
                 throw new CommandLineException("--engines and --coherence describe an embedded dom0; a running one (--run-dir) was started with its own");
             }
 
-            var split = new SplitSettings(workload, guests, runDir, engines, coherence, o.Has("vs-native"), jsonPath);
+            var split = new SplitSettings(workload, guests, runDir, engines, coherence, o.Has("vs-native"), jsonPath, trace is null ? null : Path.GetFullPath(trace));
             return ToolstackCommandSupport.Run(() => RunSplitAsync(split));
         }
 

@@ -148,7 +148,9 @@ public sealed unsafe class NativeCyInstance : CySymInstance
 
         BeginOperation(session);
         ref InFlight slot = ref _inFlight[NextIndex() & _mask];
-        slot = new InFlight(session.Callback!, callbackTag, session, null);
+        // Requests by machine address come from a backend serving a guest: their latency is the device stage.
+        long stamp = Tolapai.Diagnostics.DataPlaneEventSource.Log.RequestsEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        slot = new InFlight(session.Callback!, callbackTag, session, null, stamp, (int)srcTotal, Tolapai.Diagnostics.Stage.Device);
         if (!_queue.TrySubmit(0, ns.DeviceId, ivValue, (uint)srcTotal, source, destination, out _))
         {
             slot = default;
@@ -231,7 +233,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         // The in-flight record goes in before the request is published: a completion thread
         // may take the response the moment the device writes it.
         ref InFlight slot = ref _inFlight[NextIndex() & _mask];
-        slot = new InFlight(request.Callback, request.Tag, request.Session, request.Destination);
+        slot = new InFlight(request.Callback, request.Tag, request.Session, request.Destination, request.Stamp, request.Length, Tolapai.Diagnostics.Stage.NativeOp);
         if (!_queue.TrySubmit(0, ((NativeSession)request.Session).DeviceId, request.Iv, (uint)request.Length, segs[..nsrc], segs.Slice(nsrc, ndst), out _))
         {
             slot = default;
@@ -398,7 +400,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
             slot = default;
             _queue.ConsumeResponse();
             n++;
-            Complete(op.Callback, op.Tag, op.Session, rsp.Status == DeviceStatus.Ok ? CpaStatus.Success : CpaStatus.Fail, op.Destination);
+            Complete(op.Callback, op.Tag, op.Session, rsp.Status == DeviceStatus.Ok ? CpaStatus.Success : CpaStatus.Fail, op.Destination, op.Stamp, op.Bytes, op.Stage);
         }
 
         return n;
@@ -417,8 +419,14 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         Drain(int.MaxValue);
     }
 
-    private readonly struct InFlight(SymCallback callback, object? tag, CySymSession session, BufferList? destination)
+    private readonly struct InFlight(SymCallback callback, object? tag, CySymSession session, BufferList? destination, long stamp, int bytes, Tolapai.Diagnostics.Stage stage)
     {
+        public long Stamp { get; } = stamp;
+
+        public int Bytes { get; } = bytes;
+
+        public Tolapai.Diagnostics.Stage Stage { get; } = stage;
+
         public SymCallback Callback { get; } = callback;
 
         public object? Tag { get; } = tag;

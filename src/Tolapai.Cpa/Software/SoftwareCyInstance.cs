@@ -55,11 +55,14 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
             // Release: the slot is free for the submitter once it sees the head move.
             Volatile.Write(ref _head, head);
             delivered++;
-            Complete(c.Callback, c.Tag, c.Session, CpaStatus.Success, c.Destination);
+            Complete(c.Callback, c.Tag, c.Session, CpaStatus.Success, c.Destination, c.Stamp, c.Bytes);
         }
 
         return delivered > 0 ? CpaStatus.Success : CpaStatus.Retry;
     }
+
+    /// <inheritdoc/>
+    protected override Tolapai.Diagnostics.Stage TraceStage => Tolapai.Diagnostics.Stage.SoftwareOp;
 
     /// <inheritdoc/>
     protected override int SessionContextSize(in SymSessionSetupData setup) =>
@@ -103,11 +106,11 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
         ListCipher.Run(s.Key, SymAlgorithms.Mode(s.Algorithm), SymAlgorithms.Direction(s.Direction), request.Iv, request.Source, request.Destination, request.Offset, request.Length);
         if (!queue)
         {
-            Complete(request.Callback, request.Tag, s, CpaStatus.Success, request.Destination);
+            Complete(request.Callback, request.Tag, s, CpaStatus.Success, request.Destination, request.Stamp, request.Length);
             return CpaStatus.Success;
         }
 
-        _queue[tail & _mask] = new Completion(request.Callback, request.Tag, s, request.Destination);
+        _queue[tail & _mask] = new Completion(request.Callback, request.Tag, s, request.Destination, request.Stamp, request.Length);
 
         // Release: the record before the new tail.
         Volatile.Write(ref _tail, tail + 1);
@@ -181,7 +184,7 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
         base.Dispose(disposing);
     }
 
-    private readonly record struct Completion(SymCallback Callback, object? Tag, CySymSession Session, BufferList Destination);
+    private readonly record struct Completion(SymCallback Callback, object? Tag, CySymSession Session, BufferList Destination, long Stamp, int Bytes);
 
     private sealed class SoftwareSession(SoftwareCyInstance instance, in SymSessionSetupData setup, SymCallback? callback, DesKeySchedule key)
         : CySymSession(instance, setup.Algorithm, setup.Direction, setup.Key.Length, callback)

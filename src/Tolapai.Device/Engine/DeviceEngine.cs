@@ -142,7 +142,13 @@ internal sealed unsafe partial class DeviceEngine
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             Execute();
             Respond(n);
-            ExecuteTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+            long ticks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
+            ExecuteTicks += ticks;
+            if (Tolapai.Diagnostics.DataPlaneEventSource.Log.RequestsEnabled)
+            {
+                // One event per batch: its requests and how long the engine took over them.
+                Tolapai.Diagnostics.DataPlaneEventSource.Log.RequestCompleted(Tolapai.Diagnostics.Stage.EngineBatch, 0, Batches, 0, n, (long)(ticks * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
+            }
             AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
         }
     }

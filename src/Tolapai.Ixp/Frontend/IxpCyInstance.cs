@@ -32,6 +32,8 @@ public sealed class IxpCyInstance : CySymInstance
         public object? Tag;
         public CySymSession? Session;
         public BufferList? Destination;
+        public long Stamp;
+        public int Bytes;
     }
 
     /// <summary>A session of the split binding: its slot in the backend's session table.</summary>
@@ -213,6 +215,8 @@ public sealed class IxpCyInstance : CySymInstance
 
         OpContext ctx = _contexts[c];
         ctx.Callback = request.Callback;
+        ctx.Stamp = request.Stamp;
+        ctx.Bytes = request.Length;
         ctx.Tag = request.Tag;
         ctx.Session = request.Session;
         ctx.Destination = request.Destination;
@@ -295,13 +299,21 @@ public sealed class IxpCyInstance : CySymInstance
         object? userTag = ctx.Tag;
         CySymSession session = ctx.Session!;
         BufferList? dst = ctx.Destination;
+        long stamp = ctx.Stamp;
+        int bytes = ctx.Bytes;
         ctx.Callback = null;
         ctx.Tag = null;
         ctx.Session = null;
         ctx.Destination = null;
         _freeContexts.Push((uint)tag);
-        Complete(cb, userTag, session, status == IxpStatus.Okay ? CpaStatus.Success : CpaStatus.Fail, dst);
+        Complete(cb, userTag, session, status == IxpStatus.Okay ? CpaStatus.Success : CpaStatus.Fail, dst, stamp, bytes);
     }
+
+    /// <inheritdoc/>
+    protected override Tolapai.Diagnostics.Stage TraceStage => Tolapai.Diagnostics.Stage.SplitOp;
+
+    /// <inheritdoc/>
+    protected override int TraceDomain => _frontend.DomId;
 
     /// <inheritdoc/>
     public override CpaStatus Poll(int maxResponses, out int delivered)

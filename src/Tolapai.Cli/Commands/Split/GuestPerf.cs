@@ -24,7 +24,7 @@ internal static class GuestPerf
 
     /// <summary>Options of the guest workload (the sample's, plus where the result goes and the ring size).</summary>
     public static readonly OptionParser Parser = new(
-        flags: [.. PerfWorkloadOptions.Flags],
+        flags: [.. PerfWorkloadOptions.Flags, "hold"],
         valued: [.. PerfWorkloadOptions.Valued, "result", "ring-page-order", "heartbeat-ms"]);
 
     /// <summary>Parses the words after <c>domu perf</c> into the workload to run.</summary>
@@ -33,10 +33,11 @@ internal static class GuestPerf
         PerfWorkloadOptions workload = PerfWorkloadOptions.Parse(o);
         string result = o.Get("result") ?? throw new CommandLineException("domu perf needs --result FILE (where the figures go)");
         int order = PerfWorkloadOptions.Int(o, "ring-page-order", 2, 0, 4);
-        return (domain, cancellationToken) => RunAsync(domain, workload, result, order, cancellationToken);
+        bool hold = o.Has("hold");
+        return (domain, cancellationToken) => RunAsync(domain, workload, result, order, hold, cancellationToken);
     }
 
-    private static async Task<int> RunAsync(DomainContext domain, PerfWorkloadOptions workload, string resultPath, int ringPageOrder, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DomainContext domain, PerfWorkloadOptions workload, string resultPath, int ringPageOrder, bool hold, CancellationToken cancellationToken)
     {
         uint first = domain.Memory.FirstDataFrame;
         var pages = new GuestPageAllocator(domain.Memory, first, domain.StartInfo.XenStoreFrame - first);
@@ -76,6 +77,20 @@ internal static class GuestPerf
             string temp = resultPath + ".tmp";
             await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(result, GuestPerfJsonContext.Default.GuestPerfResult), cancellationToken).ConfigureAwait(false);
             File.Move(temp, resultPath, overwrite: true); // whole or absent: the reader never sees half a file
+            if (hold)
+            {
+                // Stay up until told to go (xl destroy), so a trace of this process can be
+                // stopped, with its method rundown, while the process is still there.
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Told to stop.
+                }
+            }
+
             return report.Results.All(r => r.Verified) ? ExitCodes.Success : ExitCodes.Failure;
         }
     }

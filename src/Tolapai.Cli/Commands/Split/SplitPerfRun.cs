@@ -4,6 +4,7 @@ using System.Text.Json;
 using Tolapai.Cli.Commands.Perf;
 using Tolapai.Cpa.Sample;
 using Tolapai.Ixp.Backend;
+using Tolapai.Tracing;
 using Tolapai.Xen.Toolstack;
 
 namespace Tolapai.Cli.Commands.Split;
@@ -30,9 +31,11 @@ internal sealed class SplitPerfRun
     private readonly IxpBackendService? _service;
     private readonly TextWriter _progress;
     private readonly bool _live;
+    private readonly string? _traceDirectory;
 
-    public SplitPerfRun(PerfWorkloadOptions workload, int guests, string? runDirectory, IxpBackendService? service, TextWriter progress, bool live)
+    public SplitPerfRun(PerfWorkloadOptions workload, int guests, string? runDirectory, IxpBackendService? service, TextWriter progress, bool live, string? traceDirectory = null)
     {
+        _traceDirectory = traceDirectory;
         _workload = workload;
         _guests = guests;
         _runDirectory = runDirectory;
@@ -60,11 +63,31 @@ internal sealed class SplitPerfRun
             for (int g = 0; g < _guests; g++)
             {
                 string result = Path.Combine(host.RunDirectory, $"perf-{Environment.ProcessId}-{g}.json");
-                CreatedDomain d = await host.CreateGuestAsync($"perf-{Environment.ProcessId}-{g}", pages, ["perf", "--result", result, .. _workload.ToArguments()], cancellationToken).ConfigureAwait(false);
+                string[] words = _traceDirectory is null ? ["perf", "--result", result] : ["perf", "--result", result, "--hold"];
+                CreatedDomain d = await host.CreateGuestAsync($"perf-{Environment.ProcessId}-{g}", pages, [.. words, .. _workload.ToArguments()], cancellationToken).ConfigureAwait(false);
                 created.Add((d, result));
             }
 
+            // --trace: EventPipe sessions on dom0 (this process when embedded) and every guest for
+            // the whole run, stopped once every guest has its result (guests hold until then).
+            using var traceStop = new CancellationTokenSource();
+            Task<IReadOnlyList<TraceFile>>? tracing = null;
+            if (_traceDirectory is not null)
+            {
+                var targets = new List<TraceTarget> { new(host.Service is not null ? Environment.ProcessId : RunDirectories.ReadDom0Pid(host.RunDirectory) ?? Environment.ProcessId, "dom0") };
+                targets.AddRange(created.Select(c => new TraceTarget(c.Domain.Pid, $"dom{c.Domain.DomId}")));
+                tracing = TraceCollector.CollectAsync(targets, TimeSpan.FromHours(1), _traceDirectory, cancellationToken: traceStop.Token);
+            }
+
             await WatchAsync(created, cancellationToken).ConfigureAwait(false);
+            if (tracing is not null)
+            {
+                await traceStop.CancelAsync().ConfigureAwait(false);
+                foreach (TraceFile f in await tracing.ConfigureAwait(false))
+                {
+                    _progress.WriteLine(f.Path is null ? $"trace {f.Target.Name}: {f.Error}" : $"trace {f.Target.Name} (pid {f.Target.ProcessId}): {f.Path} ({f.Bytes / 1024} KiB){(f.Error is null ? "" : ", " + f.Error)}");
+                }
+            }
             var results = new List<GuestPerfResult>();
             foreach ((CreatedDomain d, string result) in created)
             {
@@ -115,7 +138,7 @@ internal sealed class SplitPerfRun
                     }
                 }
 
-                running |= !exits[i].IsCompleted;
+                running |= !exits[i].IsCompleted && !File.Exists(guests[i].Result);
             }
 
             if (!running)
