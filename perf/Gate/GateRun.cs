@@ -15,7 +15,7 @@ public static class GateRun
     public const string BaselineFileName = "gate.json";
 
     /// <summary>Every probe of the scenario matrix, by name.</summary>
-    public static IReadOnlyList<IGateProbe> AllProbes { get; } = [new KernelGateProbe(), new RingGateProbe()];
+    public static IReadOnlyList<IGateProbe> AllProbes { get; } = [new KernelGateProbe(), new RingGateProbe(), new SplitGateProbe()];
 
     /// <summary>Runs <paramref name="probes"/> and collects their metrics.</summary>
     public static GateResults Measure(IReadOnlyList<IGateProbe> probes, int repetitions, bool quick, TextWriter? progress)

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Tolapai.Perf.Gate;
+
+/// <summary>
+/// The split-driver scenario: <c>tolapai perf --vs-native</c> in a child process per repetition
+/// (an embedded dom0, one guest through the ixp split driver, then the same sample natively in
+/// that process), 3DES-CBC at 4096 bytes with 256 in flight: split throughput over native
+/// throughput of the same run, and payload copies per request (must be 0).
+/// </summary>
+public sealed class SplitGateProbe : IGateProbe
+{
+    /// <summary>Relative change of split/native that is still noise: two processes and three busy threads on two cores.</summary>
+    public const double Tolerance = 0.25;
+
+    /// <summary>The id of the ratio metric.</summary>
+    public const string RatioId = "split.3des-cbc-4096.vs-native";
+
+    /// <summary>The id of the copies metric.</summary>
+    public const string CopiesId = "split.payload-copies-per-request";
+
+    /// <inheritdoc/>
+    public string Name => "split";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<MetricResult> Measure(int repetitions, bool quick, Action<string>? progress)
+    {
+        var ratios = new List<double>();
+        double copies = 0;
+        string json = Path.Combine(Path.GetTempPath(), $"tolapai-gate-split-{Environment.ProcessId}.json");
+        try
+        {
+            for (int r = 0; r < repetitions; r++)
+            {
+                progress?.Invoke($"repetition {r + 1}/{repetitions}");
+                RunChild(json, quick ? 20_000 : 100_000);
+                using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(json));
+                JsonElement root = doc.RootElement;
+                double split = root.GetProperty("results")[0].GetProperty("mbps").GetDouble();
+                double native = root.GetProperty("native")[0].GetProperty("mbps").GetDouble();
+                ratios.Add(split / native);
+                copies = Math.Max(copies, root.GetProperty("payloadCopiesPerRequest").GetDouble());
+            }
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+
+        return
+        [
+            MetricResult.From(new MetricDefinition(RatioId, "split driver over native driver throughput, 3DES-CBC 4096 B, 256 in flight, same run", MetricKind.HigherIsBetter, Tolerance), ratios),
+            MetricResult.From(new MetricDefinition(CopiesId, "payload bytes copied by the backend or device per payload byte", MetricKind.MustBeZero, 0), [copies]),
+        ];
+    }
+
+    private static void RunChild(string json, int ops)
+    {
+        string cli = Path.Combine(AppContext.BaseDirectory, "tolapai.dll");
+        if (!File.Exists(cli))
+        {
+            throw new InvalidOperationException($"the tolapai CLI is not beside the harness ({cli})");
+        }
+
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in (string[])[cli, "perf", "--vs-native", "--sizes", "4096", "--ops", ops.ToString(CultureInfo.InvariantCulture), "--depth", "256", "--json", json])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start tolapai perf");
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("tolapai perf did not finish in 3 minutes");
+        }
+
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"tolapai perf exited {p.ExitCode}: {stderr.Result.Trim()}");
+        }
+    }
+}
