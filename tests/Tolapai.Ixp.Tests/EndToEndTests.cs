@@ -101,8 +101,8 @@ public class EndToEndTests(ITestOutputHelper output)
     public async Task Two_busy_guests_share_the_device_fairly()
     {
         await using IxpHost h = await IxpHost.StartAsync();
-        using GuestProcess a = await h.StartGuestAsync(1, "load", "ms=800", "depth=64");
-        using GuestProcess b = await h.StartGuestAsync(2, "load", "ms=800", "depth=64");
+        using GuestProcess a = await h.StartGuestAsync(1, "load", "ms=500", "depth=64");
+        using GuestProcess b = await h.StartGuestAsync(2, "load", "ms=500", "depth=64");
         string ra = await a.ExpectAsync("OPS"), rb = await b.ExpectAsync("OPS");
         output.WriteLine($"guest 1: {ra}\nguest 2: {rb}");
         double opsA = double.Parse(ra.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
@@ -174,13 +174,13 @@ public class EndToEndTests(ITestOutputHelper output)
         Assert.Equal(Cpa.CpaStatus.Success, Cpa.Native.NativeCyInstance.Create(h.Device, Cpa.CompletionMode.Polling, out Cpa.Native.NativeCyInstance? native));
         using (native)
         {
-            IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(600), depth: 64, size: 4096, warmup: TimeSpan.FromMilliseconds(600));
-            IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(300), depth: 1, size: 64);
-            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=600", "depth=64", "size=4096", "order=2", "warmup=600");
+            IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(400), depth: 64, size: 4096, warmup: TimeSpan.FromMilliseconds(400));
+            IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(200), depth: 1, size: 64, warmup: TimeSpan.FromMilliseconds(200));
+            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=400", "depth=64", "size=4096", "order=2", "warmup=400");
             string split = await g.ExpectAsync("OPS");
             long allocated = h.Backend.WorkerAllocatedBytes, responses = h.Backend.ResponsesWritten;
             await g.FinishAsync();
-            using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=300", "depth=1", "size=64");
+            using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=200", "depth=1", "size=64", "warmup=200");
             await g1.ExpectAsync("CONNECTED");
             long parksBefore = h.Backend.Parks;
             string split1 = await g1.ExpectAsync("OPS");
