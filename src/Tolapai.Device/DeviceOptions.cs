@@ -32,6 +32,13 @@ public sealed record DeviceOptions
     /// <summary>File of the ring region (e.g. under the host run directory); null = anonymous memory.</summary>
     public string? RegionPath { get; init; }
 
+    /// <summary>
+    /// Source plus destination segments one request may carry (1..254). The default 12 fits
+    /// a 256-byte request entry; more make the entries longer (32 + 16 per segment, rounded up
+    /// to a cache line), though a request still flushes and copies only the lines it uses.
+    /// </summary>
+    public int MaxSegments { get; init; } = Region.RequestEntry.MaxSegments;
+
     /// <summary>Sessions the device holds at once (1..65535).</summary>
     public int MaxSessions { get; init; } = 4096;
 
@@ -63,6 +70,11 @@ public sealed record DeviceOptions
         if (RingEntries is < 2 or > 65536 || (RingEntries & (RingEntries - 1)) != 0)
         {
             return $"ring entries must be a power of two in 2..65536, not {RingEntries}";
+        }
+
+        if (MaxSegments is < 1 or > Region.RequestEntry.MaxConfigurableSegments)
+        {
+            return $"max segments must be 1..{Region.RequestEntry.MaxConfigurableSegments}, not {MaxSegments}";
         }
 
         if (MaxSessions is < 1 or > 65535)

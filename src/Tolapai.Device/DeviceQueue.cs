@@ -24,6 +24,8 @@ public unsafe class DeviceQueue : IDisposable
     private readonly DeviceRegion _region;
     private readonly long _pairOffset;
     private readonly uint _mask;
+    private readonly int _entrySize;
+    private readonly int _maxSegments;
     private readonly byte* _cpuPair;
     private readonly uint* _irq;
     private uint _reqProd;
@@ -39,6 +41,8 @@ public unsafe class DeviceQueue : IDisposable
         Pair = pair;
         Capacity = _region.Layout.Entries;
         _mask = (uint)Capacity - 1;
+        _entrySize = _region.Layout.RequestEntrySize;
+        _maxSegments = _region.Layout.MaxSegments;
         _pairOffset = _region.Layout.PairOffset(pair);
         _cpuPair = _region.Cpu + _pairOffset;
         _irq = (uint*)(_region.Doorbells + ((pair + 1) * RegionLayout.LineSize));
@@ -51,6 +55,9 @@ public unsafe class DeviceQueue : IDisposable
 
     /// <summary>The ring pair.</summary>
     public int Pair { get; }
+
+    /// <summary>Source plus destination segments one request may carry on this device.</summary>
+    public int MaxSegments => _maxSegments;
 
     /// <summary>Entries per ring: at most this many requests are in flight.</summary>
     public int Capacity { get; }
@@ -84,12 +91,12 @@ public unsafe class DeviceQueue : IDisposable
     /// when the ring is full. Returns the ring index it used in <paramref name="index"/> (the
     /// response carries it). Never blocks.
     /// </summary>
-    /// <exception cref="ArgumentException">No source segment, or more than <see cref="RequestEntry.MaxSegments"/> in all.</exception>
+    /// <exception cref="ArgumentException">No source segment, or more than <see cref="MaxSegments"/> in all.</exception>
     public bool TrySubmit(ulong tag, uint session, ulong iv, uint length, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination, out uint index)
     {
-        if (source.IsEmpty || source.Length + destination.Length > RequestEntry.MaxSegments)
+        if (source.IsEmpty || source.Length + destination.Length > _maxSegments)
         {
-            ThrowSegments(source.Length, destination.Length);
+            ThrowSegments(source.Length, destination.Length, _maxSegments);
         }
 
         uint prod = _reqProd;
@@ -99,7 +106,7 @@ public unsafe class DeviceQueue : IDisposable
             return false;
         }
 
-        long entryOffset = _pairOffset + RegionLayout.RequestEntries + ((prod & _mask) * RequestEntry.Size);
+        long entryOffset = _pairOffset + RegionLayout.RequestEntries + ((prod & _mask) * _entrySize);
         ref RequestEntry e = ref *(RequestEntry*)(_region.Cpu + entryOffset);
         e.Tag = tag;
         e.Sequence = prod;
@@ -110,12 +117,12 @@ public unsafe class DeviceQueue : IDisposable
         e.Flags = destination.IsEmpty ? RequestEntry.FlagInPlace : (byte)0;
         e.SourceCount = (byte)source.Length;
         e.DestinationCount = (byte)destination.Length;
-        Span<DmaSegment> segs = e.Segments;
+        var segs = new Span<DmaSegment>(_region.Cpu + entryOffset + RequestEntry.HeaderSize, source.Length + destination.Length);
         source.CopyTo(segs);
         destination.CopyTo(segs[source.Length..]);
 
-        // 1. The entry reaches the device's view before the index that publishes it.
-        FlushRequest(entryOffset, RequestEntry.Size);
+        // 1. The entry (the lines it uses) reaches the device's view before the index that publishes it.
+        FlushRequest(entryOffset, RequestEntry.HeaderSize + (segs.Length * DmaSegment.Size));
 
         // 2. Publish: release-store req_prod, then flush its line.
         Volatile.Write(ref *(uint*)(_cpuPair + RegionLayout.RequestProducer), prod + 1);
@@ -261,6 +268,6 @@ public unsafe class DeviceQueue : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowSegments(int src, int dst) =>
-        throw new ArgumentException($"a request needs 1..{RequestEntry.MaxSegments} segments in all, with at least one source; got {src} source and {dst} destination");
+    private static void ThrowSegments(int src, int dst, int max) =>
+        throw new ArgumentException($"a request needs 1..{max} segments in all, with at least one source; got {src} source and {dst} destination");
 }

@@ -24,7 +24,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
     private TolapaiDevice(DeviceOptions options)
     {
         Options = options;
-        Region = new DeviceRegion(new RegionLayout(options.RingPairs, options.RingEntries), options.Coherence, options.RegionPath);
+        Region = new DeviceRegion(new RegionLayout(options.RingPairs, options.RingEntries, options.MaxSegments), options.Coherence, options.RegionPath);
         Sessions = new DeviceSessionTable(options.MaxSessions);
         _pairInUse = new int[options.RingPairs];
         _pairFaulted = new int[options.RingPairs];
@@ -140,6 +140,7 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 Scattered = c.Scattered + Volatile.Read(ref e.Scattered),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
                 Coalesced = c.Coalesced + Volatile.Read(ref e.Coalesced),
+                EngineAllocatedBytes = c.EngineAllocatedBytes + Volatile.Read(ref e.AllocatedBytes),
                 ExecuteSeconds = c.ExecuteSeconds + ((double)Volatile.Read(ref e.ExecuteTicks) / System.Diagnostics.Stopwatch.Frequency),
             };
         }
@@ -213,6 +214,9 @@ public readonly record struct DeviceCounters
 
     /// <summary>Times an engine waited for a short batch to fill.</summary>
     public long Coalesced { get; init; }
+
+    /// <summary>Bytes the engine threads have allocated in all (as of their last batch); does not grow per request.</summary>
+    public long EngineAllocatedBytes { get; init; }
 
     /// <summary>Seconds the engines spent running batches (wall clock, summed over engines).</summary>
     public double ExecuteSeconds { get; init; }

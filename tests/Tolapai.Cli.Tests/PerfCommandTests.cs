@@ -66,6 +66,7 @@ public sealed class PerfCommandTests : IDisposable
     [InlineData("unknown option", "perf", "--mode", "native", "--bogus")]
     [InlineData("needs a value", "perf", "--mode", "native", "--json")]
     [InlineData("given twice", "perf", "--mode", "native", "--ops", "1", "--ops", "2")]
+    [InlineData("does not exist", "perf", "--mode", "native", "--json", "/nonexistent-dir/x.json")]
     public void Bad_flags_give_one_line_and_exit_2(string message, params string[] args)
     {
         CliResult r = CliProcess.Run(null, args);

@@ -468,3 +468,245 @@ public sealed unsafe class DeviceTests
         Assert.Equal(1_000_000, h.Percentile(100));
     }
 }
+
+public sealed class AllocationTests
+{
+    private static long s_completed;
+    private static readonly SymCallback Count = static (_, _, _) => Interlocked.Increment(ref s_completed);
+
+    public static TheoryData<string> Bindings() => new() { "software", "native" };
+
+    [Theory]
+    [MemberData(nameof(Bindings))]
+    public void PerformOp_Poll_and_PerformOpAsync_allocate_nothing_per_operation_and_neither_does_the_engine(string binding)
+    {
+        using TolapaiDevice? device = binding == "native" ? TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 64, RingPairs = 1 }) : null;
+        ICySymInstance inst;
+        if (device is null)
+        {
+            inst = new SoftwareCyInstance();
+        }
+        else
+        {
+            Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? n));
+            inst = n!;
+        }
+
+        using (inst)
+        {
+            Assert.Equal(CpaStatus.Success, inst.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, new byte[24]), Count, out CySymSession? session));
+            Assert.Equal(CpaStatus.Success, inst.AllocateBufferList([4096], out BufferList? list));
+            var op = new SymOpData { Session = session, Iv = new byte[8], MessageLenToCipher = 4096 };
+            object tag = new();
+            int failures = 0;
+
+            void Round(int ops)
+            {
+                long target = Interlocked.Read(ref s_completed) + ops;
+                for (int i = 0; i < ops; i++)
+                {
+                    while (inst.PerformOp(tag, op, list!, list!) == CpaStatus.Retry)
+                    {
+                        inst.Poll(0, out _);
+                    }
+                }
+
+                while (Interlocked.Read(ref s_completed) < target)
+                {
+                    inst.Poll(0, out _);
+                }
+
+                for (int i = 0; i < ops / 4; i++)
+                {
+                    ValueTask<CpaStatus> t = inst.PerformOpAsync(op, list!, list!);
+                    while (!t.IsCompleted)
+                    {
+                        inst.Poll(0, out _);
+                    }
+
+                    if (t.GetAwaiter().GetResult() != CpaStatus.Success)
+                    {
+                        failures++; // counted, not asserted here: an assertion allocates
+                    }
+                }
+            }
+
+            Round(300); // warm-up: JIT, pools, lazily built key tables
+            long engineBefore = device?.QueryCounters().EngineAllocatedBytes ?? 0;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Round(1000);
+            long perOp = (GC.GetAllocatedBytesForCurrentThread() - before) / 1250;
+            Assert.True(perOp == 0, $"{binding}: {perOp} bytes per operation on the submitting thread");
+            Assert.Equal(0, failures);
+            if (device is not null)
+            {
+                Assert.Equal(engineBefore, device.QueryCounters().EngineAllocatedBytes);
+            }
+        }
+    }
+}
+
+public sealed class ConcurrencyTests
+{
+    [Fact]
+    public async Task Three_instances_on_three_threads_share_two_engines_and_every_output_verifies()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 32, RingPairs = 3, Engines = 2 });
+        var instances = new NativeCyInstance[3];
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, i == 2 ? CompletionMode.Interrupt : CompletionMode.Polling, out NativeCyInstance? inst));
+            instances[i] = inst!;
+        }
+
+        try
+        {
+            SymCipherAlgorithm[] algs = [SymCipherAlgorithm.TripleDesCbc, SymCipherAlgorithm.DesCbc, SymCipherAlgorithm.TripleDesCtr];
+            Task<CipherPerfReport>[] runs = [.. Enumerable.Range(0, 3).Select(i => Task.Factory.StartNew(
+                () => CipherPerf.Run(instances[i], new CipherPerfOptions { Algorithm = algs[i], Sizes = [64, 1024], Ops = 300, Depth = 40, WarmupOps = 0, Seed = TestRandom.Seed + i }),
+                TaskCreationOptions.LongRunning))];
+            CipherPerfReport[] reports = await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(60));
+            foreach (CipherPerfReport report in reports)
+            {
+                foreach (CipherPerfResult r in report.Results)
+                {
+                    Assert.True(r.Verified, $"{report.Algorithm} size {r.Size}: {r.Failures} failures, {r.Mismatches} mismatches (seed {TestRandom.Seed})");
+                }
+            }
+
+            Assert.Equal(3 * 2 * 300, device.QueryCounters().Requests);
+            Assert.Equal(0, device.QueryCounters().Errors);
+        }
+        finally
+        {
+            foreach (NativeCyInstance inst in instances)
+            {
+                inst.Dispose();
+            }
+        }
+    }
+}
+
+public sealed unsafe class RebindTests
+{
+    [Fact]
+    public void A_backend_can_rebind_one_flat_buffer_over_mapped_guest_pages_and_submit_through_PerformOp()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 8, RingPairs = 1 });
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(3))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                inst!.Dma.Register(9, (uint)(50 + i), 1, pages.Address(i), writable: true);
+            }
+
+            var done = new Completions();
+            byte[] key = new byte[24];
+            TestRandom.Create(60).NextBytes(key);
+            byte[] iv = new byte[8];
+            Assert.Equal(CpaStatus.Success, inst!.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
+
+            // One unbound flat buffer, one list, reused for every request.
+            var flat = new FlatBuffer(maxFrames: 2);
+            var list = new BufferList(inst, [flat]);
+            Assert.False(flat.HasMachineAddress);
+            for (int round = 0; round < 3; round++)
+            {
+                byte[] input = new byte[1024];
+                TestRandom.Create(61 + round).NextBytes(input);
+
+                // Round 2 straddles pages 1 and 2 (frames 51, 52), the others sit in one page.
+                int page = round == 2 ? 1 : round;
+                int offset = round == 2 ? 3584 : 128;
+                pages.Write(page, offset, input);
+                if (round == 2)
+                {
+                    flat.Rebind(pages.Address(1) + offset, 1024, 9, [51u, 52u]);
+                }
+                else
+                {
+                    flat.Rebind(pages.Address(page) + offset, 1024, 9, (uint)(50 + page));
+                }
+
+                Assert.Equal(CpaStatus.Success, inst.PerformOp(round, new SymOpData { Session = session, Iv = iv, MessageLenToCipher = 1024 }, list, list));
+                done.WaitFor(inst, round + 1);
+                Assert.Equal(CpaStatus.Success, done.All[round].Status);
+                Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key, iv, input), pages.Read(page, offset, 1024));
+            }
+
+            Assert.Throws<ArgumentException>(() => flat.Rebind(pages.Address(0) + 4000, 5000, 9, 50u));
+            Assert.Throws<ArgumentException>(() => flat.Rebind(pages.Address(0), 100, 9, [1u, 2u, 3u]));
+
+            // Freeing a list the instance did not allocate frees nothing (the pages are still
+            // the test's, freed once by FramePages).
+            Assert.Equal(CpaStatus.Success, inst.FreeBufferList(list));
+            Assert.True(list.IsFreed);
+        }
+    }
+}
+
+public sealed unsafe class ManySegmentTests
+{
+    [Fact]
+    public void A_device_configured_for_more_segments_takes_requests_with_many_and_refuses_one_more()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 8, RingPairs = 1, MaxSegments = 64 });
+        Assert.Equal(1088, device.Region.Layout.RequestEntrySize);
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(4))
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                inst!.Dma.Register(4, (uint)(10 + i), 1, pages.Address(i), writable: true);
+            }
+
+            Assert.Equal(64, inst!.SegmentLimit);
+            Random rnd = TestRandom.Create(70);
+            byte[] key = new byte[16];
+            rnd.NextBytes(key);
+            byte[] iv = new byte[8];
+            rnd.NextBytes(iv);
+            byte[] input = new byte[4000];
+            rnd.NextBytes(input);
+            pages.Write(0, 0, input);
+
+            // Source: 40 pieces of 100 bytes from frames 10 and 11, in order (block boundaries
+            // fall inside pieces); destination: 20 pieces of 200 bytes in frames 12 and 13.
+            var src = new DmaSegment[40];
+            for (int k = 0; k < 40; k++)
+            {
+                int at = k * 100;
+                src[k] = new DmaSegment(4, (uint)(10 + (at / 4096)), (uint)(at % 4096), 100);
+            }
+
+            var dst = new DmaSegment[20];
+            for (int k = 0; k < 20; k++)
+            {
+                int at = k * 200;
+                dst[k] = new DmaSegment(4, (uint)(12 + (at / 4096)), (uint)(at % 4096), 200);
+            }
+
+            var done = new Completions();
+            Assert.Equal(CpaStatus.Success, inst.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, session!, iv, src, dst));
+            done.WaitFor(inst, 1);
+            Assert.Equal(CpaStatus.Success, done.All[0].Status);
+            Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key, iv, input), pages.Read(2, 0, 4000));
+
+            // 65 segments: refused before submission.
+            var tooMany = new DmaSegment[65];
+            for (int k = 0; k < 65; k++)
+            {
+                tooMany[k] = new DmaSegment(4, 10, (uint)(k * 8), 8);
+            }
+
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, tooMany, []));
+            Assert.Contains("64", inst.LastError, StringComparison.Ordinal);
+        }
+
+        Assert.Throws<ArgumentException>(() => TolapaiDevice.Create(new DeviceOptions { MaxSegments = 255 }));
+    }
+}

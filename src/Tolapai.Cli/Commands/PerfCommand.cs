@@ -122,6 +122,11 @@ public static class PerfCommand
             throw new CommandLineException($"--json '{jsonPath}' is not a file name");
         }
 
+        if (jsonPath is not null && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } jsonDir && !Directory.Exists(jsonDir))
+        {
+            throw new CommandLineException($"--json '{jsonPath}': directory '{jsonDir}' does not exist");
+        }
+
         using TolapaiDevice? device = mode == "native" ? TolapaiDevice.Create(new DeviceOptions { Engines = engines, RingEntries = ring, Coherence = coherence, RingPairs = 1 }) : null;
         ICySymInstance instance;
         if (device is null)
@@ -178,12 +183,12 @@ public static class PerfCommand
 
             CipherPerfResult? at = report.Results.LastOrDefault(r => r.Size == 4096) ?? report.Results.MaxBy(r => r.Size);
             KernelBaselineResult kernel = KernelBaseline.Measure(alg, options.Direction, at!.Size, options.Depth, at.Ops * (long)at.Size, options.Seed);
-            double ratio = at.Mbps / kernel.Mbps;
-            double busyRatio = busyMbps.TryGetValue(at.Size, out double b) ? b / kernel.Mbps : 0;
+            double ratio = at.Mbps / kernel.YardstickMbps;
+            double busyRatio = busyMbps.TryGetValue(at.Size, out double b) ? b / kernel.YardstickMbps : 0;
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"kernel in process: DesCipher.RunBatch, {kernel.Streams} streams x {kernel.Size} B, {kernel.Bytes} B: {kernel.Mbps:F1} Mbit/s"));
+                $"kernel in process: DesCipher.RunBatch, {kernel.Streams} streams x {kernel.Size} B, {kernel.Bytes} B, best of 3: {kernel.Mbps:F1} Mbit/s by wall clock, {kernel.CpuMbps:F1} Mbit/s by thread CPU time"));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"engine/kernel at {at.Size} B: {at.Mbps:F1} / {kernel.Mbps:F1} = {ratio:F3} (target >= 0.80: {(ratio >= 0.80 ? "met" : "missed")})"));
+                $"engine/kernel at {at.Size} B: {at.Mbps:F1} / {kernel.YardstickMbps:F1} = {ratio:F3} (the larger kernel figure; target >= 0.80: {(ratio >= 0.80 ? "met" : "missed")})"));
             if (busyRatio > 0)
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -18,7 +18,7 @@ namespace Tolapai.Cpa.Native;
 /// </remarks>
 public sealed unsafe class NativeCyInstance : CySymInstance
 {
-    /// <summary>Source plus destination segments one request may carry.</summary>
+    /// <summary>Source plus destination segments one request may carry on a device with default options (see <see cref="SegmentLimit"/>).</summary>
     public const int MaxSegments = RequestEntry.MaxSegments;
 
     private const string RingFull = "the device ring is full";
@@ -51,6 +51,9 @@ public sealed unsafe class NativeCyInstance : CySymInstance
 
     /// <summary>The device's IOMMU: the split backend registers the guest frames it mapped here before submitting by machine address.</summary>
     public DmaRegistry Dma => Device.Dma;
+
+    /// <summary>Source plus destination segments one request may carry on this instance's device (<see cref="DeviceOptions.MaxSegments"/>).</summary>
+    public int SegmentLimit => _queue.MaxSegments;
 
     /// <summary>Requests on the ring now.</summary>
     public int InFlightCount => _queue.InFlight;
@@ -122,9 +125,9 @@ public sealed unsafe class NativeCyInstance : CySymInstance
             return RequestError(CpaStatus.InvalidParam, error);
         }
 
-        if (source.IsEmpty || source.Length + destination.Length > MaxSegments)
+        if (source.IsEmpty || source.Length + destination.Length > SegmentLimit)
         {
-            return RequestError(CpaStatus.InvalidParam, $"a request takes 1..{MaxSegments} segments in all with at least one source; got {source.Length} source and {destination.Length} destination");
+            return RequestError(CpaStatus.InvalidParam, $"a request takes 1..{SegmentLimit} segments in all with at least one source; got {source.Length} source and {destination.Length} destination");
         }
 
         long srcTotal = SegmentTotal(source, out error);
@@ -207,7 +210,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     /// <inheritdoc/>
     protected override CpaStatus SubmitCore(in SymRequest request)
     {
-        Span<DmaSegment> segs = stackalloc DmaSegment[MaxSegments];
+        Span<DmaSegment> segs = stackalloc DmaSegment[_queue.MaxSegments];
         int nsrc = request.Source.GetSegments(request.Offset, request.Length, segs);
         int ndst = 0;
         if (nsrc > 0 && !request.InPlace)
@@ -217,7 +220,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
 
         if (nsrc <= 0 || ndst < 0)
         {
-            return SetError(CpaStatus.InvalidParam, $"the buffers need more than {MaxSegments} machine-address segments for this range");
+            return SetError(CpaStatus.InvalidParam, $"the buffers need more than {segs.Length} machine-address segments for this range");
         }
 
         if (_queue.InFlight >= _queue.Capacity)
@@ -287,7 +290,12 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     {
         lock (_control)
         {
-            _lists.Remove(bufferList);
+            // A list a binding user built over memory of its own (e.g. the split backend over
+            // mapped guest pages) is only marked freed: this instance did not allocate it.
+            if (!_lists.Remove(bufferList))
+            {
+                return;
+            }
         }
 
         foreach (FlatBuffer b in bufferList.Buffers)

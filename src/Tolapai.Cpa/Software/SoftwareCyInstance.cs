@@ -139,7 +139,12 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
     {
         lock (_control)
         {
-            _lists.Remove(bufferList);
+            // A list a binding user built over memory of its own (e.g. the split backend over
+            // mapped guest pages) is only marked freed: this instance did not allocate it.
+            if (!_lists.Remove(bufferList))
+            {
+                return;
+            }
         }
 
         foreach (FlatBuffer b in bufferList.Buffers)

@@ -141,7 +141,7 @@ public sealed unsafe class DeviceRegion : IDisposable
         h[1] = 1; // layout version
         h[2] = (uint)Layout.Pairs;
         h[3] = (uint)Layout.Entries;
-        h[4] = RequestEntry.Size;
+        h[4] = (uint)Layout.RequestEntrySize;
         h[5] = ResponseEntry.Size;
         h[6] = (uint)Layout.PairSize;
         h[7] = (uint)Mode;

@@ -10,8 +10,8 @@ namespace Tolapai.Device.Region;
 /// copy:  [ header page | pair 0 | pair 1 | ... ]         pair = PairSize bytes, page aligned
 /// pair:  0   req_prod u32       (driver's line)
 ///        64  req_cons u32       (device's line: engines claim requests here)
-///        256 RequestEntry[N]    (driver writes)
-///        256 + 256·N ResponseEntry[N] (device writes)
+///        256 RequestEntry[N]    (driver writes; S = RequestEntrySize bytes each)
+///        256 + S·N ResponseEntry[N] (device writes)
 /// doorbells (after the copies): 64-byte line 0 = device doorbell {seq u32 @0, sleeping u32 @4};
 ///        line 1 + p = pair p's interrupt {seq u32 @0, armed u32 @4}
 /// </code>
@@ -38,12 +38,17 @@ public readonly struct RegionLayout
     /// <summary>Offset of the request entries in a pair.</summary>
     public const int RequestEntries = 256;
 
-    /// <summary>Creates the layout for <paramref name="pairs"/> pairs of <paramref name="entries"/> entries.</summary>
-    public RegionLayout(int pairs, int entries)
+    /// <summary>
+    /// Creates the layout for <paramref name="pairs"/> pairs of <paramref name="entries"/>
+    /// entries, request entries big enough for <paramref name="maxSegments"/> segments.
+    /// </summary>
+    public RegionLayout(int pairs, int entries, int maxSegments = RequestEntry.MaxSegments)
     {
         Pairs = pairs;
         Entries = entries;
-        ResponseEntries = RequestEntries + (entries * RequestEntry.Size);
+        MaxSegments = maxSegments;
+        RequestEntrySize = RequestEntry.SizeFor(maxSegments);
+        ResponseEntries = RequestEntries + (entries * RequestEntrySize);
         int pairBytes = ResponseEntries + (entries * ResponseEntry.Size);
         PairSize = (pairBytes + 4095) & ~4095;
         CopySize = HeaderSize + ((long)pairs * PairSize);
@@ -52,6 +57,12 @@ public readonly struct RegionLayout
 
     /// <summary>Ring pairs.</summary>
     public int Pairs { get; }
+
+    /// <summary>Segments one request entry holds.</summary>
+    public int MaxSegments { get; }
+
+    /// <summary>Bytes per request entry (a multiple of 64, at least 256).</summary>
+    public int RequestEntrySize { get; }
 
     /// <summary>Entries per ring.</summary>
     public int Entries { get; }

@@ -25,6 +25,9 @@ public struct RequestSegments
 ///  32: DmaSegment[12] (16 bytes each: source segments first, then destination)
 ///  224..255: reserved, zero
 /// </code>
+/// A device configured for more segments (<see cref="DeviceOptions.MaxSegments"/>) uses
+/// longer entries (<see cref="SizeFor"/>) whose segments simply continue at 32 + 16·k; this
+/// struct is the first 256 bytes.
 /// seq = the request's ring index (free running): the device refuses an entry whose seq is not
 /// the index it was taken at, which is how a stale slot (a missed flush) shows.
 /// op 1 = cipher; flags bit 0 = in place (no destination segments).
@@ -35,8 +38,17 @@ public struct RequestEntry
     /// <summary>Bytes per entry.</summary>
     public const int Size = 256;
 
-    /// <summary>Source plus destination segments per request.</summary>
+    /// <summary>Source plus destination segments a default (256-byte) entry holds.</summary>
     public const int MaxSegments = 12;
+
+    /// <summary>Bytes before the segments.</summary>
+    public const int HeaderSize = 32;
+
+    /// <summary>Most segments a device may be configured for (an entry of at most 4096 bytes).</summary>
+    public const int MaxConfigurableSegments = 254;
+
+    /// <summary>Bytes of an entry holding <paramref name="maxSegments"/> segments: 32 + 16 per segment, rounded up to 64, at least 256.</summary>
+    public static int SizeFor(int maxSegments) => Math.Max(Size, (HeaderSize + (maxSegments * DmaSegment.Size) + 63) & ~63);
 
     /// <summary>The only opcode: cipher with the session's algorithm and direction.</summary>
     public const byte OpCipher = 1;
