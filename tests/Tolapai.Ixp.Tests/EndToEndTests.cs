@@ -73,6 +73,19 @@ public class EndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Indirect_requests_with_many_segments_on_a_device_that_takes_them()
+    {
+        // The device takes 96 segments per request, the backend advertises them, the frontend
+        // asks for 96: 48 + 48 and 96 in place, in indirect pages.
+        await using IxpHost h = await IxpHost.StartAsync(new IxpBackendOptions { MaxIndirectSegments = 96 }, new Device.DeviceOptions { MaxSegments = 96 });
+        Assert.Equal(96, h.Backend.Features.MaxIndirectSegments);
+        using GuestProcess g = await h.StartGuestAsync(1, "cpa", "indirect=96", "persistent=0", "seed=9");
+        Assert.Contains("indirect=96", await g.ExpectAsync("CONNECTED"));
+        output.WriteLine(await g.ExpectAsync("OK"));
+        await g.FinishAsync();
+    }
+
+    [Fact]
     public async Task The_CPA_sample_runs_unchanged_on_the_split_binding()
     {
         await using IxpHost h = await IxpHost.StartAsync();
