@@ -117,7 +117,7 @@ public class EndToEndTests(ITestOutputHelper output)
         using GuestProcess a = await h.StartGuestAsync(1, "load", "ms=500", "depth=64");
         using GuestProcess b = await h.StartGuestAsync(2, "load", "ms=500", "depth=64");
         string ra = await a.ExpectAsync("OPS"), rb = await b.ExpectAsync("OPS");
-        output.WriteLine($"guest 1: {ra}\nguest 2: {rb}");
+        output.WriteLine($"guest 1: {ra}\nguest 2: {rb}\nbackend worker parks: {h.Backend.Parks}, device parks {h.Device.QueryCounters().Parks}");
         double opsA = double.Parse(ra.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
         double opsB = double.Parse(rb.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(opsA > 0 && opsB > 0);
@@ -198,6 +198,8 @@ public class EndToEndTests(ITestOutputHelper output)
             long parksBefore = h.Backend.Parks;
             string split1 = await g1.ExpectAsync("OPS");
             output.WriteLine($"backend parks during the depth-1 run: {h.Backend.Parks - parksBefore}; device parks {h.Device.QueryCounters().Parks}");
+            IxpBackendQueue q1 = h.Backend.Find(2)!.Queues[0];
+            output.WriteLine($"depth-1 queue: served {q1.Served}, parks {q1.Parks}, notifies to the guest {q1.Notifies}");
             await g1.FinishAsync();
             double splitOps = double.Parse(split.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
             double split1Ops = double.Parse(split1.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
