@@ -46,10 +46,18 @@ internal static unsafe class Roles
                         }
                     }
 
-                    // Many small buffers: 6 + 6 segments, past one entry's 8 (indirect when negotiated).
+                    // Many small buffers: 6 + 6 segments, past one entry's 8 (indirect when negotiated),
+                    // and as many as the backend takes when it takes more.
                     if (front.Negotiated.MaxIndirectSegments >= 12)
                     {
                         checks += One(cy, session!, alg, dir, key, rng, [64, 64, 64, 64, 64, 64], inPlace: false);
+                    }
+
+                    int many = front.Negotiated.MaxIndirectSegments / 2;
+                    if (many > 6)
+                    {
+                        checks += One(cy, session!, alg, dir, key, rng, Enumerable.Repeat(16, many).ToArray(), inPlace: false);
+                        checks += One(cy, session!, alg, dir, key, rng, Enumerable.Repeat(16, 2 * many).ToArray(), inPlace: true);
                     }
 
                     Check(cy.RemoveSession(session!) == CpaStatus.Success, "remove session");

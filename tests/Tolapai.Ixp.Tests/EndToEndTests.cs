@@ -73,6 +73,19 @@ public class EndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Indirect_requests_with_many_segments_on_a_device_that_takes_them()
+    {
+        // The device takes 96 segments per request, the backend advertises them, the frontend
+        // asks for 96: 48 + 48 and 96 in place, in indirect pages.
+        await using IxpHost h = await IxpHost.StartAsync(new IxpBackendOptions { MaxIndirectSegments = 96 }, new Device.DeviceOptions { MaxSegments = 96 });
+        Assert.Equal(96, h.Backend.Features.MaxIndirectSegments);
+        using GuestProcess g = await h.StartGuestAsync(1, "cpa", "indirect=96", "persistent=0", "seed=9");
+        Assert.Contains("indirect=96", await g.ExpectAsync("CONNECTED"));
+        output.WriteLine(await g.ExpectAsync("OK"));
+        await g.FinishAsync();
+    }
+
+    [Fact]
     public async Task The_CPA_sample_runs_unchanged_on_the_split_binding()
     {
         await using IxpHost h = await IxpHost.StartAsync();
@@ -101,10 +114,10 @@ public class EndToEndTests(ITestOutputHelper output)
     public async Task Two_busy_guests_share_the_device_fairly()
     {
         await using IxpHost h = await IxpHost.StartAsync();
-        using GuestProcess a = await h.StartGuestAsync(1, "load", "ms=800", "depth=64");
-        using GuestProcess b = await h.StartGuestAsync(2, "load", "ms=800", "depth=64");
+        using GuestProcess a = await h.StartGuestAsync(1, "load", "ms=500", "depth=64");
+        using GuestProcess b = await h.StartGuestAsync(2, "load", "ms=500", "depth=64");
         string ra = await a.ExpectAsync("OPS"), rb = await b.ExpectAsync("OPS");
-        output.WriteLine($"guest 1: {ra}\nguest 2: {rb}");
+        output.WriteLine($"guest 1: {ra}\nguest 2: {rb}\nbackend worker parks: {h.Backend.Parks}, device parks {h.Device.QueryCounters().Parks}");
         double opsA = double.Parse(ra.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
         double opsB = double.Parse(rb.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(opsA > 0 && opsB > 0);
@@ -174,17 +187,19 @@ public class EndToEndTests(ITestOutputHelper output)
         Assert.Equal(Cpa.CpaStatus.Success, Cpa.Native.NativeCyInstance.Create(h.Device, Cpa.CompletionMode.Polling, out Cpa.Native.NativeCyInstance? native));
         using (native)
         {
-            IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(600), depth: 64, size: 4096, warmup: TimeSpan.FromMilliseconds(600));
-            IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(300), depth: 1, size: 64);
-            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=600", "depth=64", "size=4096", "order=2", "warmup=600");
+            IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(400), depth: 64, size: 4096, warmup: TimeSpan.FromMilliseconds(400));
+            IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(200), depth: 1, size: 64, warmup: TimeSpan.FromMilliseconds(200));
+            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=400", "depth=64", "size=4096", "order=2", "warmup=400");
             string split = await g.ExpectAsync("OPS");
             long allocated = h.Backend.WorkerAllocatedBytes, responses = h.Backend.ResponsesWritten;
             await g.FinishAsync();
-            using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=300", "depth=1", "size=64");
+            using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=200", "depth=1", "size=64", "warmup=200");
             await g1.ExpectAsync("CONNECTED");
             long parksBefore = h.Backend.Parks;
             string split1 = await g1.ExpectAsync("OPS");
             output.WriteLine($"backend parks during the depth-1 run: {h.Backend.Parks - parksBefore}; device parks {h.Device.QueryCounters().Parks}");
+            IxpBackendQueue q1 = h.Backend.Find(2)!.Queues[0];
+            output.WriteLine($"depth-1 queue: served {q1.Served}, parks {q1.Parks}, notifies to the guest {q1.Notifies}");
             await g1.FinishAsync();
             double splitOps = double.Parse(split.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
             double split1Ops = double.Parse(split1.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);

@@ -61,7 +61,7 @@ public class HostileTests(ITestOutputHelper output)
     public async Task An_event_channel_flood_does_not_stop_another_guest()
     {
         await using IxpHost h = await IxpHost.StartAsync();
-        using GuestProcess flood = await h.StartGuestAsync(1, "hostile-flood", "ms=1500");
+        using GuestProcess flood = await h.StartGuestAsync(1, "hostile-flood", "ms=800");
         await flood.ExpectAsync("FLOODING");
         using GuestProcess good = await h.StartGuestAsync(2, "cpa", "seed=6");
         output.WriteLine(await good.ExpectAsync("OK"));

@@ -46,14 +46,14 @@ internal sealed class IxpHost : IAsyncDisposable
 
     public IxpBackend Backend { get; }
 
-    public static async Task<IxpHost> StartAsync(IxpBackendOptions? options = null)
+    public static async Task<IxpHost> StartAsync(IxpBackendOptions? options = null, DeviceOptions? deviceOptions = null)
     {
         string dir = Path.Combine(Host.DefaultRoot, "tolapai-ixp-" + Guid.NewGuid().ToString("N")[..12]);
         Host host = Host.Create(dir);
         Assert.Equal(XenError.Ok, host.CreateDomain(0, 2, 1));
         XenStoreDaemon daemon = XenStoreDaemon.Start(dir, host: host);
         XenStoreClient dom0 = await XenStoreClient.ConnectAsync(daemon.SocketPath!);
-        TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions());
+        TolapaiDevice device = TolapaiDevice.Create(deviceOptions ?? new DeviceOptions());
         Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? native));
         XenStoreClient backendClient = await XenStoreClient.ConnectAsync(daemon.SocketPath!);
         IxpBackend backend = await IxpBackend.StartAsync(host, backendClient, native!, options);

@@ -26,7 +26,7 @@ public sealed partial class IxpBackend
             throw new ArgumentException("at least one driver instance", nameof(drivers));
         }
 
-        IxpDriver[] adapters = drivers.Select(d => new IxpDriver(d, d.Dma, d.PerformOpMachine, NativeCyInstance.MaxSegments)).ToArray();
+        IxpDriver[] adapters = drivers.Select(d => new IxpDriver(d, d.Dma, d.PerformOpMachine, d.SegmentLimit)).ToArray();
         return StartCoreAsync(host, dom0, adapters, options, domid: 0);
     }
 }

@@ -292,6 +292,7 @@ public sealed partial class IxpBackend : IAsyncDisposable
         foreach (IxpBackendWorker w in _workers)
         {
             w.Stop();
+            w.Dispose();
         }
 
         _stop.Dispose();

@@ -65,7 +65,7 @@ public sealed partial class IxpBackendDevice
     /// <summary>Times this device reached Connected.</summary>
     public int Connections => Volatile.Read(ref _connections);
 
-    /// <summary>Grant mappings this device holds now (ring pages, persistent grants, requests in flight).</summary>
+    /// <summary>Ring pages this device holds mapped now (persistent grants: <see cref="PersistentGrants"/>; all mappings: <see cref="IxpBackend.MapperMappings"/>).</summary>
     public int MappedGrants { get; private set; }
 
     /// <summary>The device's task: ends when the device directory is gone or the backend stops.</summary>

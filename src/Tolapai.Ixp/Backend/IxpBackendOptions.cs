@@ -30,11 +30,8 @@ public sealed record IxpBackendOptions
     /// <summary>Polls of an idle ring before the service thread re-arms req_event and parks.</summary>
     public int SpinBudget { get; init; } = 20_000;
 
-    /// <summary>Longest park of a worker serving one ring; it then checks for stop.</summary>
+    /// <summary>Longest park of a worker (and of each ring's event-channel waiter); it then checks for stop.</summary>
     public TimeSpan ParkTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
-
-    /// <summary>Longest park of a worker serving several rings (it waits on one ring's port).</summary>
-    public TimeSpan MultiRingParkTimeout { get; init; } = TimeSpan.FromMilliseconds(1);
 
     /// <summary>Requests taken from one ring per turn before the next ring's turn (fairness).</summary>
     public int BatchPerTurn { get; init; } = 32;
@@ -61,6 +58,6 @@ public sealed record IxpBackendOptions
         : MaxPersistentGrants < 0 ? $"MaxPersistentGrants {MaxPersistentGrants} is negative"
         : SpinBudget < 0 ? $"SpinBudget {SpinBudget} is negative"
         : BatchPerTurn < 1 ? $"BatchPerTurn {BatchPerTurn} must be at least 1"
-        : ParkTimeout <= TimeSpan.Zero || MultiRingParkTimeout <= TimeSpan.Zero || LivenessInterval <= TimeSpan.Zero || OperationTimeout <= TimeSpan.Zero || DrainTimeout < TimeSpan.Zero ? "timeouts must be positive"
+        : ParkTimeout <= TimeSpan.Zero || LivenessInterval <= TimeSpan.Zero || OperationTimeout <= TimeSpan.Zero || DrainTimeout < TimeSpan.Zero ? "timeouts must be positive"
         : null;
 }

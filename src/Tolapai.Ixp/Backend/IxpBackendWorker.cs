@@ -4,17 +4,18 @@ namespace Tolapai.Ixp.Backend;
 /// The backend's service thread for one driver instance: gives every queue it serves (of
 /// every guest) a turn of at most BatchPerTurn requests in round robin, so a busy guest
 /// cannot starve another; polls the driver; when all its rings are idle for the spin budget
-/// it re-arms their req_event and parks (DESIGN §6). Parking waits on one event channel: with
-/// one ring that is exact; with several it is the first ring's port with a short timeout
-/// (an emulated vCPU cannot wait on several futex words at once), so an idle second guest's
-/// first request waits at most <see cref="IxpBackendOptions.MultiRingParkTimeout"/>.
+/// it re-arms their req_event and parks (DESIGN §6). A thread cannot wait on several futex
+/// words at once, so each ring has a small waiter thread blocked on its event channel (as each
+/// event channel has its interrupt handler) that rings this worker's doorbell; the waiters run
+/// only when a frontend notifies, i.e. when the worker asked for it by parking.
 /// </summary>
-internal sealed class IxpBackendWorker
+internal sealed class IxpBackendWorker : IDisposable
 {
     private readonly IxpBackendOptions _options;
     private readonly Lock _membership = new(); // control plane only: connect / disconnect
     private readonly Thread _thread;
     private IxpBackendQueue[] _queues = [];
+    private readonly SemaphoreSlim _doorbell = new(0, 1);
     private volatile bool _stop;
     private long _parks;
     private long _allocatedAtStart = -1;
@@ -46,7 +47,46 @@ internal sealed class IxpBackendWorker
             Volatile.Write(ref _queues, [.. _queues, q]);
         }
 
-        // A worker parked on another ring sees this one within its park timeout.
+        Thread waiter = new(() => Wait(q)) { IsBackground = true, Name = $"ixp-evtchn d{q.Device.FrontendId} q{q.Index}" };
+        waiter.Start();
+        Ring(); // the new ring may hold requests already
+    }
+
+    /// <summary>Wakes the worker if it is parked (at most one pending wake is kept).</summary>
+    public void Ring()
+    {
+        try
+        {
+            _ = _doorbell.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already rung: one wake is enough.
+        }
+        catch (ObjectDisposedException)
+        {
+            // The worker is gone; a late waiter has nobody to wake.
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _doorbell.Dispose();
+
+    /// <summary>A ring's event channel handler: each notification rings the worker's doorbell.</summary>
+    private void Wait(IxpBackendQueue q)
+    {
+        while (!_stop && !q.IsReleased)
+        {
+            Xen.EventChannel.WaitResult r = q.Port.Wait(0, _options.ParkTimeout);
+            if (r is Xen.EventChannel.WaitResult.NotifiedParked or Xen.EventChannel.WaitResult.NotifiedSpinning)
+            {
+                Ring();
+            }
+            else if (r == Xen.EventChannel.WaitResult.Closed)
+            {
+                return;
+            }
+        }
     }
 
     private void Remove(IxpBackendQueue q)
@@ -60,6 +100,7 @@ internal sealed class IxpBackendWorker
     public void Stop()
     {
         _stop = true;
+        Ring();
         _thread.Join();
     }
 
@@ -146,15 +187,14 @@ internal sealed class IxpBackendWorker
 
             Interlocked.Increment(ref _parks);
             Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart);
-            if (queues.Length == 0)
+            foreach (IxpBackendQueue q in queues)
             {
-                Thread.Sleep(_options.MultiRingParkTimeout);
+                q.CountPark();
             }
-            else
-            {
-                queues[0].CountPark();
-                _ = queues[0].Port.Wait(0, queues.Length == 1 ? _options.ParkTimeout : _options.MultiRingParkTimeout);
-            }
+
+            // A notification after the final checks above rings the doorbell (kept if it comes
+            // before this wait); the timeout only bounds how late a stop is seen.
+            _ = _doorbell.Wait(_options.ParkTimeout);
 
             idle = 0;
         }

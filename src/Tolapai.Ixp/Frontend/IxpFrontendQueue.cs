@@ -103,6 +103,11 @@ public sealed unsafe class IxpFrontendQueue
     /// <summary>Seed v1: DES over the parameter page in <paramref name="parameterFrame"/> (a <see cref="DesRequestV1"/> the caller filled).</summary>
     public IxpSubmitResult TrySubmitDesV1(uint parameterFrame, bool encrypt, ulong tag)
     {
+        if (parameterFrame < _owner.Pages.Memory.FirstDataFrame || parameterFrame >= _owner.Pages.Memory.Pages)
+        {
+            return IxpSubmitResult.InvalidParam;
+        }
+
         if (!TryBegin(out uint id, out IxpSubmitResult fail))
         {
             return fail;
@@ -188,9 +193,10 @@ public sealed unsafe class IxpFrontendQueue
         }
 
         uint srcBytes = 0, dstBytes = 0;
+        uint firstData = _owner.Pages.Memory.FirstDataFrame, frames = _owner.Pages.Memory.Pages;
         foreach (IxpBuffer b in source)
         {
-            if (b.Length == 0 || b.Offset + b.Length > GuestMemory.PageSize)
+            if (b.Length == 0 || b.Offset + b.Length > GuestMemory.PageSize || b.Frame < firstData || b.Frame >= frames)
             {
                 return IxpSubmitResult.InvalidParam;
             }
@@ -200,7 +206,7 @@ public sealed unsafe class IxpFrontendQueue
 
         foreach (IxpBuffer b in destination)
         {
-            if (b.Length == 0 || b.Offset + b.Length > GuestMemory.PageSize)
+            if (b.Length == 0 || b.Offset + b.Length > GuestMemory.PageSize || b.Frame < firstData || b.Frame >= frames)
             {
                 return IxpSubmitResult.InvalidParam;
             }
@@ -256,14 +262,23 @@ public sealed unsafe class IxpFrontendQueue
 
         bool inPlace = destination.IsEmpty;
         int k = 0;
+        bool granted = true;
         for (int i = 0; i < source.Length; i++, k++)
         {
-            WriteSegment(id, indirect, segs, k, source[i], readOnly: !inPlace);
+            granted &= WriteSegment(id, indirect, segs, k, source[i], readOnly: !inPlace);
         }
 
         for (int i = 0; i < destination.Length; i++, k++)
         {
-            WriteSegment(id, indirect, segs, k, destination[i], readOnly: false);
+            granted &= WriteSegment(id, indirect, segs, k, destination[i], readOnly: false);
+        }
+
+        if (!granted)
+        {
+            // Persistent grants only: the grant table is full. Nothing was published; the id goes back.
+            s.InUse = false;
+            _freeIds.Push(id);
+            return IxpSubmitResult.NoGrants;
         }
 
         s.Grants = n.Persistent ? 0 : total;
@@ -271,18 +286,21 @@ public sealed unsafe class IxpFrontendQueue
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteSegment(uint id, bool indirect, Span<IxpSegment> inline, int k, IxpBuffer buffer, bool readOnly)
+    private bool WriteSegment(uint id, bool indirect, Span<IxpSegment> inline, int k, IxpBuffer buffer, bool readOnly)
     {
         IxpSegment seg = new() { Gref = GrantFor(id, k, buffer.Frame, readOnly), Offset = buffer.Offset, Length = buffer.Length };
         if (!indirect)
         {
             inline[k] = seg;
-            return;
+        }
+        else
+        {
+            uint page = _indirectFrames[(id * _indirectPagesPerId) + (k / IxpSegment.PerPage)];
+            IxpSegment* table = (IxpSegment*)_owner.Pages.Address(page);
+            table[k % IxpSegment.PerPage] = seg;
         }
 
-        uint page = _indirectFrames[(id * _indirectPagesPerId) + (k / IxpSegment.PerPage)];
-        IxpSegment* table = (IxpSegment*)_owner.Pages.Address(page);
-        table[k % IxpSegment.PerPage] = seg;
+        return seg.Gref != 0; // reference 0 is reserved: never a grant of ours
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
