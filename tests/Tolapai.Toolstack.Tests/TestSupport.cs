@@ -120,11 +120,15 @@ public sealed class Dom0Process : IAsyncDisposable
 
     public static string NewRunDirectory() => Path.Combine(Host.DefaultRoot, "tolapai-ts-" + Guid.NewGuid().ToString("N")[..12]);
 
-    /// <summary>Starts a dom0 and waits for its socket line.</summary>
+    /// <summary>
+    /// Starts a dom0 and waits for its socket line. These tests exercise the toolstack and play the
+    /// ixp backend themselves, so the dom0 runs without its accelerator and backend
+    /// (<c>--no-accelerator</c>); the split driver's own tests run the whole thing.
+    /// </summary>
     public static async Task<Dom0Process> StartAsync(string? runDir = null, params string[] extra)
     {
         runDir ??= NewRunDirectory();
-        Process p = Process.Start(Cli.StartInfo(["dom0", "--run-dir", runDir, "--grace-ms", "3000", .. extra], null))!;
+        Process p = Process.Start(Cli.StartInfo(["dom0", "--run-dir", runDir, "--grace-ms", "3000", "--no-accelerator", .. extra], null))!;
         var d = new Dom0Process(runDir, p);
         while (true)
         {

@@ -12,7 +12,7 @@ public static class Dom0Command
     /// <summary>The usage text.</summary>
     public const string Usage = """
         usage: tolapai dom0 [--run-dir DIR] [--keep] [--max-domains N] [--grace-ms MS] [--heartbeat-timeout-ms MS]
-                            [--engines E] [--coherence fast|strict] [--backend-workers W]
+                            [--engines E] [--coherence fast|strict] [--backend-workers W] [--no-accelerator]
 
         Creates the host in DIR (the hypervisor region and domain 0), starts xenstored on
         DIR/xenstored/socket, writes dom0's XenStore entries, starts the emulated accelerator (its
@@ -32,6 +32,8 @@ public static class Dom0Command
           --coherence MODE           fast (default: flush/invalidate are fences) or strict
                                      (separate CPU and device copies of the ring region)
           --backend-workers W        ixp backend worker threads, one driver instance each (1..4, default 1)
+          --no-accelerator           neither the accelerator nor the ixp backend: xenstored, the
+                                     toolstack and the reaper only (another process may serve ixp)
 
         A second dom0 on the same DIR is refused (exit 1). A DIR left by a dom0 that was killed is
         recovered: its orphaned guests are killed and its files replaced.
@@ -40,7 +42,7 @@ public static class Dom0Command
         2 bad usage.
         """;
 
-    private static readonly OptionParser Parser = new(flags: ["keep"], valued: ["run-dir", "max-domains", "grace-ms", "heartbeat-timeout-ms", "engines", "coherence", "backend-workers"]);
+    private static readonly OptionParser Parser = new(flags: ["keep", "no-accelerator"], valued: ["run-dir", "max-domains", "grace-ms", "heartbeat-timeout-ms", "engines", "coherence", "backend-workers"]);
 
     /// <summary>Runs the command on the words after <c>dom0</c>.</summary>
     public static int Run(ReadOnlySpan<string> args)
@@ -60,7 +62,7 @@ public static class Dom0Command
             ShutdownGrace = TimeSpan.FromMilliseconds(o.Get("grace-ms") is { } g ? CommandWords.Number("--grace-ms", g, 0, 600_000) : 5000),
             HeartbeatTimeout = o.Get("heartbeat-timeout-ms") is { } h ? TimeSpan.FromMilliseconds(CommandWords.Number("--heartbeat-timeout-ms", h, 100, 3_600_000)) : null,
             Log = line => Console.Error.WriteLine("dom0: " + line),
-            Services = [AcceleratorService(o)],
+            Services = o.Has("no-accelerator") ? [] : [AcceleratorService(o)],
         };
         return ToolstackCommandSupport.Run(() => RunAsync(options));
     }
