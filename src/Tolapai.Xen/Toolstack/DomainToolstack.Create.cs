@@ -126,6 +126,11 @@ public sealed partial class DomainToolstack
         string initialising = XenbusPaths.Format(XenbusState.Initialising);
         await InTransactionAsync(async tx =>
         {
+            // A backend directory left from an earlier domain with this domid (a backend that was
+            // still finishing with it may have written keys after the teardown removed it) goes
+            // first: keys under it would keep the permissions they were made with, not the new
+            // guest's read access.
+            await RemoveIfPresentAsync(back, tx).ConfigureAwait(false);
             await XenStore.MkdirAsync(front, tx).ConfigureAwait(false);
             await XenStore.SetPermsAsync(front, [new(domid, XsAccess.None), new(0, XsAccess.Read)], tx).ConfigureAwait(false);
             await XenStore.WriteAsync(XenbusPaths.Key(front, XenbusPaths.BackendKey), back, tx).ConfigureAwait(false);
@@ -139,6 +144,18 @@ public sealed partial class DomainToolstack
             await XenStore.WriteAsync(XenbusPaths.Key(back, XenbusPaths.StateKey), initialising, tx).ConfigureAwait(false);
         }).ConfigureAwait(false);
         return devid;
+    }
+
+    private async Task RemoveIfPresentAsync(string path, uint tx)
+    {
+        try
+        {
+            await XenStore.RmAsync(path, tx).ConfigureAwait(false);
+        }
+        catch (XenStoreException e) when (e.ErrorName == "ENOENT")
+        {
+            // Nothing there: the usual case.
+        }
     }
 
     /// <summary>
