@@ -36,7 +36,7 @@ public sealed class ReportCommand : IPerfCommand
 
         try
         {
-            RunSeries[] runs = files.Select(RunSeries.Read).ToArray();
+            RunSeries[] runs = files.SelectMany(RunSeries.ReadAll).ToArray();
             string page = HtmlReport.Build(runs, DateTime.UtcNow);
             File.WriteAllText(html, page);
             output.WriteLine($"report: {Path.GetFullPath(html)} ({runs.Length} runs, {page.Length / 1024} KiB)");

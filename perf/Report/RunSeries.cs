@@ -36,6 +36,29 @@ public sealed record MigrationMark(double Seconds, double DowntimeMs);
 /// <param name="Migrations">Migrations (may be empty).</param>
 public sealed record RunSeries(string Label, string Source, IReadOnlyList<SizePoint> Sizes, IReadOnlyList<TimePoint> Timeline, IReadOnlyList<MigrationMark> Migrations)
 {
+    /// <summary>
+    /// Reads a run file and, when it also holds the native yardstick of the same run
+    /// (<c>tolapai perf --vs-native</c>: a <c>native</c> array), that as a second run.
+    /// </summary>
+    public static IReadOnlyList<RunSeries> ReadAll(string path)
+    {
+        RunSeries run = Read(path);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        if (doc.RootElement.TryGetProperty("native", out JsonElement native) && native.ValueKind == JsonValueKind.Array)
+        {
+            RunSeries yardstick = run with
+            {
+                Label = run.Label.Replace("split", "native", StringComparison.Ordinal) + " (same run)",
+                Sizes = [.. ReadSizes(native, path).OrderBy(s => s.Size)],
+                Timeline = [],
+                Migrations = [],
+            };
+            return [run, yardstick];
+        }
+
+        return [run];
+    }
+
     /// <summary>Reads a run file; anything that is not a perf run is an <see cref="InvalidDataException"/> naming the file and the field.</summary>
     public static RunSeries Read(string path)
     {
@@ -59,20 +82,7 @@ public sealed record RunSeries(string Label, string Source, IReadOnlyList<SizePo
                 throw new InvalidDataException($"{path}: not a perf run (no \"results\" array)");
             }
 
-            var sizes = new List<SizePoint>();
-            foreach (JsonElement r in results.EnumerateArray())
-            {
-                JsonElement lat = Required(r, "latencyNs", path);
-                sizes.Add(new SizePoint(
-                    Required(r, "size", path).GetInt32(),
-                    Number(r, "mbps", path),
-                    Number(r, "opsPerSec", path),
-                    Number(lat, "p50", path),
-                    Number(lat, "p99", path),
-                    Number(lat, "p999", path),
-                    Number(lat, "max", path),
-                    r.TryGetProperty("verified", out JsonElement v) && v.ValueKind == JsonValueKind.True));
-            }
+            List<SizePoint> sizes = ReadSizes(results, path);
 
             var timeline = new List<TimePoint>();
             if (root.TryGetProperty("timeline", out JsonElement t) && t.ValueKind == JsonValueKind.Array)
@@ -96,6 +106,26 @@ public sealed record RunSeries(string Label, string Source, IReadOnlyList<SizePo
         {
             throw new InvalidDataException($"{path}: a field has the wrong type: {e.Message}", e);
         }
+    }
+
+    private static List<SizePoint> ReadSizes(JsonElement results, string path)
+    {
+        var sizes = new List<SizePoint>();
+        foreach (JsonElement r in results.EnumerateArray())
+        {
+            JsonElement lat = Required(r, "latencyNs", path);
+            sizes.Add(new SizePoint(
+                Required(r, "size", path).GetInt32(),
+                Number(r, "mbps", path),
+                Number(r, "opsPerSec", path),
+                Number(lat, "p50", path),
+                Number(lat, "p99", path),
+                Number(lat, "p999", path),
+                Number(lat, "max", path),
+                r.TryGetProperty("verified", out JsonElement v) && v.ValueKind == JsonValueKind.True));
+        }
+
+        return sizes;
     }
 
     private static string LabelOf(JsonElement root, string path)

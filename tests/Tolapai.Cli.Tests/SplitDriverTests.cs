@@ -53,6 +53,9 @@ public sealed class SplitDriverTests : IDisposable
             Assert.True(e.GetProperty("verified").GetBoolean());
         }
 
+        JsonElement[] timeline = Array(root, "timeline");
+        Assert.Equal([64, 4096], timeline.Select(t => t.GetProperty("size").GetInt32()));
+        Assert.True(timeline[1].GetProperty("seconds").GetDouble() >= timeline[0].GetProperty("seconds").GetDouble());
         JsonElement guest = Assert.Single(Array(root, "guestResults"));
         Assert.Equal(0, guest.GetProperty("lost").GetInt64());
         Assert.Equal(0, guest.GetProperty("duplicates").GetInt64());

@@ -98,6 +98,24 @@ public sealed class ReportTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_split_run_with_its_native_yardstick_draws_both_lines()
+    {
+        string split = WriteRun("both.json", "split", 0.9, timeline: true);
+        string text = File.ReadAllText(split);
+        string results = text[text.IndexOf('[', StringComparison.Ordinal)..(text.IndexOf(']', StringComparison.Ordinal) + 1)];
+        File.WriteAllText(split, text.TrimEnd().TrimEnd('}') + ", \"native\": " + results + " }");
+        string html = Path.Combine(_dir, "both.html");
+
+        (int exit, _, string error) = Run("report", "--html", html, "--inputs", split);
+
+        Assert.True(exit == ExitCodes.Ok, error);
+        XDocument doc = XDocument.Parse(File.ReadAllText(html).Replace("<!DOCTYPE html>", "", StringComparison.Ordinal));
+        string[] labels = doc.Descendants(Svg + "svg").Single(e => (string?)e.Attribute("id") == "throughput-vs-size")
+            .Descendants(Svg + "polyline").Select(p => (string)p.Attribute("data-label")!).ToArray();
+        Assert.Equal(["split 3des-cbc 1 guest", "native 3des-cbc 1 guest (same run)"], labels);
+    }
+
     [ChromiumFact]
     public async Task A_headless_browser_renders_every_line()
     {

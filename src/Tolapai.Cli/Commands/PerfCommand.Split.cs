@@ -92,6 +92,7 @@ public static partial class PerfCommand
                 Results = rows,
                 GuestResults = outcome.Guests.Select(g => new GuestJson(g.DomId, g.Lost, g.Duplicates, g.Requests, g.Completed, g.Features, g.Report.Results)).ToArray(),
                 PayloadCopiesPerRequest = copiesPerRequest,
+                Timeline = outcome.Timeline,
                 Native = native,
             };
             await File.WriteAllTextAsync(s.JsonPath, JsonSerializer.Serialize(json, JsonOptions)).ConfigureAwait(false);
@@ -217,5 +218,8 @@ public static partial class PerfCommand
 
         [JsonPropertyName("native")]
         public IReadOnlyList<CipherPerfResult>? Native { get; init; }
+
+        [JsonPropertyName("timeline")]
+        public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];
     }
 }

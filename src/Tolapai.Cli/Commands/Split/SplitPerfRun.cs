@@ -14,7 +14,19 @@ namespace Tolapai.Cli.Commands.Split;
 /// <param name="PayloadBytesCopied">Payload bytes the backend and the device copied on the way (null when the host is not ours to ask).</param>
 /// <param name="PayloadBytes">Payload bytes the backend served.</param>
 /// <param name="RunDirectory">Where the host was.</param>
-public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, long? PayloadBytesCopied, long PayloadBytes, string RunDirectory);
+/// <param name="Timeline">Throughput over the run: when (seconds since the guests started) each guest finished a packet size, and that size's Mbit/s.</param>
+public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, long? PayloadBytesCopied, long PayloadBytes, string RunDirectory, IReadOnlyList<TimelinePoint> Timeline);
+
+/// <summary>One point of a run's throughput over time.</summary>
+/// <param name="Seconds">Seconds since the guests started.</param>
+/// <param name="Mbps">Megabits per second of the size just finished.</param>
+/// <param name="DomId">The guest.</param>
+/// <param name="Size">The packet size.</param>
+public sealed record TimelinePoint(
+    [property: System.Text.Json.Serialization.JsonPropertyName("seconds")] double Seconds,
+    [property: System.Text.Json.Serialization.JsonPropertyName("mbps")] double Mbps,
+    [property: System.Text.Json.Serialization.JsonPropertyName("domid")] int DomId,
+    [property: System.Text.Json.Serialization.JsonPropertyName("size")] int Size);
 
 /// <summary>
 /// <c>tolapai perf --mode split</c>: an embedded dom0 (hypervisor region, xenstored, the
@@ -32,6 +44,7 @@ internal sealed class SplitPerfRun
     private readonly TextWriter _progress;
     private readonly bool _live;
     private readonly string? _traceDirectory;
+    private readonly List<TimelinePoint> _timeline = [];
 
     public SplitPerfRun(PerfWorkloadOptions workload, int guests, string? runDirectory, IxpBackendService? service, TextWriter progress, bool live, string? traceDirectory = null)
     {
@@ -102,7 +115,7 @@ internal sealed class SplitPerfRun
 
             long? copied = host.Service?.Backend is { } backend ? backend.PayloadBytesCopied + (host.Service.Device?.QueryCounters().BounceBytes ?? 0) : null;
             long payload = results.Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
-            return new SplitPerfOutcome(results, copied, payload, host.RunDirectory);
+            return new SplitPerfOutcome(results, copied, payload, host.RunDirectory, _timeline);
         }
         finally
         {
@@ -132,6 +145,7 @@ internal sealed class SplitPerfRun
                         && JsonSerializer.Deserialize(line[GuestPerf.ProgressPrefix.Length..], CipherPerfJson.Default.CipherPerfResult) is { } r)
                     {
                         sizesDone[i]++;
+                        _timeline.Add(new TimelinePoint(Math.Round(clock.Elapsed.TotalSeconds, 3), r.Mbps, guests[i].Domain.DomId, r.Size));
                         Report(string.Create(CultureInfo.InvariantCulture,
                             $"dom{guests[i].Domain.DomId}: {r.Size,5} B done, {r.OpsPerSec,9:F0} ops/s, {r.Mbps,8:F1} Mbit/s, p50 {r.LatencyNs.P50} ns ({sizesDone[i]}/{total} sizes, {clock.Elapsed.TotalSeconds:F1} s)"),
                             final: false);
