@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tolapai.Cpa.Sample;
 
 namespace Tolapai.Perf.Kernels;
 

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Tolapai.Device.Dma;
-using Tolapai.Device.Interop;
 using Tolapai.Device.Region;
+using Tolapai.Xen.Interop;
 
 namespace Tolapai.Device;
 

@@ -1,8 +1,8 @@
 using Tolapai.Device.Dma;
 using Tolapai.Device.Engine;
-using Tolapai.Device.Interop;
 using Tolapai.Device.Region;
 using Tolapai.Kernels.Des;
+using Tolapai.Xen.Interop;
 
 namespace Tolapai.Device;
 

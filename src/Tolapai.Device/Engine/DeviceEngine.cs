@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
 using Tolapai.Device.Dma;
-using Tolapai.Device.Interop;
 using Tolapai.Device.Region;
 using Tolapai.Kernels.Des;
+using Tolapai.Xen.Interop;
 
 namespace Tolapai.Device.Engine;
 
