@@ -23,6 +23,7 @@ public sealed class IxpBackendService : IDom0Service
     private readonly int _workers;
     private readonly List<NativeCyInstance> _instances = [];
     private XenStoreClient? _store;
+    private string? _ownRegion;
 
     /// <summary>A service with the given device and backend options and <paramref name="workers"/> backend worker threads (one driver instance each).</summary>
     public IxpBackendService(DeviceOptions? device = null, IxpBackendOptions? backend = null, int workers = 1)
@@ -52,6 +53,11 @@ public sealed class IxpBackendService : IDom0Service
         ArgumentNullException.ThrowIfNull(dom0);
         try
         {
+            if (_deviceOptions.RegionPath is null && !dom0.KeepsFiles)
+            {
+                _ownRegion = Path.Combine(dom0.RunDirectory, RegionFileName); // ours to remove when we stop
+            }
+
             Device = TolapaiDevice.Create(_deviceOptions with { RegionPath = _deviceOptions.RegionPath ?? Path.Combine(dom0.RunDirectory, RegionFileName) });
             for (int i = 0; i < _workers; i++)
             {
@@ -97,5 +103,10 @@ public sealed class IxpBackendService : IDom0Service
         _instances.Clear();
         Device?.Dispose();
         Device = null;
+        if (_ownRegion is not null)
+        {
+            File.Delete(_ownRegion);
+            _ownRegion = null;
+        }
     }
 }

@@ -50,6 +50,9 @@ public sealed class Dom0Host : IAsyncDisposable
     /// <summary>Set when the run directory held a dead dom0's files, which were removed first.</summary>
     public string? RecoveredFrom { get; private set; }
 
+    /// <summary>True when the run directory's files stay after the dom0 stops (<see cref="Dom0Options.Keep"/>); services leave theirs too.</summary>
+    public bool KeepsFiles => _options.Keep;
+
     /// <summary>Raised (on the reaper's task) after a guest is torn down: reaped, or at dom0 shutdown.</summary>
     public event EventHandler<DomainGoneEventArgs>? DomainGone;
 
