@@ -72,20 +72,23 @@ public static class Program
         usage: tolapai <command> [options]
 
         commands:
-          cipher --local --alg ALG --key HEX [--iv HEX] [--decrypt] [--in FILE] [--out FILE]
-                 DES/3DES (ECB, CBC, CTR) over a file or stdin, as 'openssl enc -nopad' does
-          dom0 [--run-dir DIR] [--keep] [--max-domains N]
-                 runs a host's dom0 (hypervisor region, xenstored, reaper) until SIGINT/SIGTERM
+          perf [--mode split|native|software] [--guests G] [--alg ALG] [--sizes ...] [--ops N] [--depth Q] [--json FILE]
+                 the main job: the CPA cipher sample in guests through the ixp split driver
+                 (embedded dom0 and guests), or natively on the emulated device
+          cipher [--local | --run-dir DIR] --alg ALG --key HEX [--iv HEX] [--decrypt] [--in FILE] [--out FILE]
+                 DES/3DES (ECB, CBC, CTR) over a file or stdin, as 'openssl enc -nopad' does;
+                 through the split driver unless --local
+          dom0 [--run-dir DIR] [--keep] [--no-accelerator] [--engines E] ...
+                 runs a host's dom0 (hypervisor region, xenstored, reaper, accelerator, ixp
+                 backend) until SIGINT/SIGTERM
           xl create|list|destroy|device-add ...
                  the toolstack: guest domains on a running dom0
           xenstore read|write|rm|exists|list|ls|chmod|watch ...
                  a XenStore client on the dom0's socket
-          domu [idle]
+          domu [idle|perf|cipher]
                  the guest program that 'xl create -- tolapai domu' starts
           trace [--run-dir DIR | --pid PID,...] [--duration S] [--out DIR]
                  EventPipe traces of a host's dom0 and guests; 'trace report FILE...' summarises
-          perf --mode native [--alg ALG] [--sizes ...] [--ops N] [--depth Q] [--json FILE]
-                 the CPA cipher sample on the emulated device, with the kernel's own figure beside it
 
         'tolapai <command> --help' describes a command.
         """;

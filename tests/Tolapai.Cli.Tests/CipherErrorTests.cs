@@ -114,7 +114,7 @@ public sealed class CipherErrorTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(result.Stderr);
         string usage = Encoding.UTF8.GetString(result.Stdout);
         Assert.StartsWith(args[0] == "cipher" ? "usage: tolapai cipher" : "usage: tolapai <command>", usage, StringComparison.Ordinal);
-        Assert.Contains("cipher --local", usage, StringComparison.Ordinal);
+        Assert.Contains("cipher [--local | --run-dir DIR]", usage, StringComparison.Ordinal);
     }
 
     public void Dispose() => _directory.Dispose();
