@@ -35,17 +35,26 @@ public sealed record GuestPerfResult
     [JsonPropertyName("features")]
     public string Features { get; init; } = "";
 
-    /// <summary>Builds the result from the report and the binding's statistics.</summary>
-    public static GuestPerfResult From(int domid, CipherPerfReport report, in SymStats stats, string features) => new()
+    /// <summary>
+    /// Builds the result from the report and the binding's statistics. Both see the same
+    /// operations (the sample's lost ones were accepted by the binding and never answered; its
+    /// duplicates were delivered by the binding twice), so the larger of the two counts is the
+    /// figure, not their sum.
+    /// </summary>
+    public static GuestPerfResult From(int domid, CipherPerfReport report, in SymStats stats, string features)
     {
-        DomId = domid,
-        Report = report,
-        Requests = stats.NumSymOpRequests,
-        Completed = stats.NumSymOpCompleted + stats.NumSymOpCompletedErrors,
-        Lost = Math.Max(0, stats.NumSymOpRequests - stats.NumSymOpCompleted - stats.NumSymOpCompletedErrors) + report.Results.Sum(r => r.Lost),
-        Duplicates = Math.Max(0, stats.NumSymOpCompleted + stats.NumSymOpCompletedErrors - stats.NumSymOpRequests) + report.Results.Sum(r => r.Duplicates),
-        Features = features,
-    };
+        long completed = stats.NumSymOpCompleted + stats.NumSymOpCompletedErrors;
+        return new()
+        {
+            DomId = domid,
+            Report = report,
+            Requests = stats.NumSymOpRequests,
+            Completed = completed,
+            Lost = Math.Max(Math.Max(0, stats.NumSymOpRequests - completed), report.Results.Sum(r => r.Lost)),
+            Duplicates = Math.Max(Math.Max(0, completed - stats.NumSymOpRequests), report.Results.Sum(r => r.Duplicates)),
+            Features = features,
+        };
+    }
 }
 
 /// <summary>Source-generated JSON for the guest's result file.</summary>
