@@ -43,7 +43,9 @@ public static class CipherPump
         {
             while (true)
             {
-                int length = ReadFull(input, current);
+                // The whole buffer unless the input ends first, so every chunk but the last is
+                // whole blocks even when a pipe hands data over in odd-sized pieces.
+                int length = input.ReadAtLeast(current, current.Length, throwOnEndOfStream: false);
                 total += length;
                 if (algorithm.NeedsWholeBlocks && (length & 7) != 0)
                 {
@@ -83,23 +85,4 @@ public static class CipherPump
     public static void ThrowPartialBlock(CipherAlgorithm algorithm, long length) =>
         throw new CommandLineException(
             $"{algorithm.Name} input is {length} bytes, not a whole number of 8-byte blocks (no padding is done; use 3des-ctr for any length)");
-
-    // Fills the buffer unless the input ends first, so every chunk but the last is whole blocks
-    // even when a pipe hands data over in odd-sized pieces.
-    private static int ReadFull(Stream input, byte[] buffer)
-    {
-        int filled = 0;
-        while (filled < buffer.Length)
-        {
-            int read = input.Read(buffer, filled, buffer.Length - filled);
-            if (read == 0)
-            {
-                break;
-            }
-
-            filled += read;
-        }
-
-        return filled;
-    }
 }

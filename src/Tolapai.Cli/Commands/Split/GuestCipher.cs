@@ -92,7 +92,7 @@ internal static class GuestCipher
         await using var output = new FileStream(outputPath, FileMode.Create, FileAccess.Write, FileShare.None, 1, useAsync: false);
         while (true)
         {
-            int length = ReadFull(input, buffer[0].Span);
+            int length = input.ReadAtLeast(buffer[0].Span, ChunkBytes, throwOnEndOfStream: false);
             if (length == 0)
             {
                 break;
@@ -145,23 +145,6 @@ internal static class GuestCipher
         }
 
         output.Flush(flushToDisk: false);
-        return total;
-    }
-
-    private static int ReadFull(Stream input, Span<byte> buffer)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = input.Read(buffer[total..]);
-            if (n == 0)
-            {
-                break;
-            }
-
-            total += n;
-        }
-
         return total;
     }
 
