@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 
@@ -61,35 +60,15 @@ public sealed class RingGateProbe : IGateProbe
 
     private static void RunChild(string json, bool quick)
     {
+        // This harness again (its apphost, or dotnet with its assembly), as `perf ring`.
         string host = Environment.ProcessPath ?? "dotnet";
-        var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
-        {
-            psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
-        }
-
-        foreach (string a in (string[])["ring", "--json", json])
-        {
-            psi.ArgumentList.Add(a);
-        }
-
+        List<string> args = Path.GetFileNameWithoutExtension(host) == "dotnet" ? [Assembly.GetEntryAssembly()!.Location] : [];
+        args.AddRange(["ring", "--json", json]);
         if (quick)
         {
-            psi.ArgumentList.Add("--quick");
+            args.Add("--quick");
         }
 
-        using Process p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start perf ring");
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        _ = p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("perf ring did not finish in 2 minutes");
-        }
-
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"perf ring exited {p.ExitCode}: {stderr.Result.Trim()}");
-        }
+        ChildRun.Run("perf ring", host, args, TimeSpan.FromMinutes(2));
     }
 }

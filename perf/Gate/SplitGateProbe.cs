@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 
@@ -74,29 +73,11 @@ public sealed class SplitGateProbe : IGateProbe
             throw new InvalidOperationException($"the tolapai CLI is not beside the harness ({cli})");
         }
 
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string a in (string[])[cli, "perf", "--vs-native", "--alg", alg, "--sizes", size.ToString(CultureInfo.InvariantCulture), "--ops", ops.ToString(CultureInfo.InvariantCulture), "--depth", "256", "--json", json])
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start tolapai perf");
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        _ = p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("tolapai perf did not finish in 3 minutes");
-        }
-
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"tolapai perf exited {p.ExitCode}: {stderr.Result.Trim()}");
-        }
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        ChildRun.Run(
+            "tolapai perf",
+            dotnet,
+            [cli, "perf", "--vs-native", "--alg", alg, "--sizes", size.ToString(CultureInfo.InvariantCulture), "--ops", ops.ToString(CultureInfo.InvariantCulture), "--depth", "256", "--json", json],
+            TimeSpan.FromMinutes(3));
     }
 }
