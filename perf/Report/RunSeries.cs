@@ -37,30 +37,11 @@ public sealed record MigrationMark(double Seconds, double DowntimeMs);
 public sealed record RunSeries(string Label, string Source, IReadOnlyList<SizePoint> Sizes, IReadOnlyList<TimePoint> Timeline, IReadOnlyList<MigrationMark> Migrations)
 {
     /// <summary>
-    /// Reads a run file and, when it also holds the native yardstick of the same run
-    /// (<c>tolapai perf --vs-native</c>: a <c>native</c> array), that as a second run.
+    /// Reads a run file: its run and, when it also holds the native yardstick of the same run
+    /// (<c>tolapai perf --vs-native</c>: a <c>native</c> array), that as a second run. Anything
+    /// that is not a perf run is an <see cref="InvalidDataException"/> naming the file and the field.
     /// </summary>
     public static IReadOnlyList<RunSeries> ReadAll(string path)
-    {
-        RunSeries run = Read(path);
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        if (doc.RootElement.TryGetProperty("native", out JsonElement native) && native.ValueKind == JsonValueKind.Array)
-        {
-            RunSeries yardstick = run with
-            {
-                Label = run.Label.Replace("split", "native", StringComparison.Ordinal) + " (same run)",
-                Sizes = [.. ReadSizes(native, path).OrderBy(s => s.Size)],
-                Timeline = [],
-                Migrations = [],
-            };
-            return [run, yardstick];
-        }
-
-        return [run];
-    }
-
-    /// <summary>Reads a run file; anything that is not a perf run is an <see cref="InvalidDataException"/> naming the file and the field.</summary>
-    public static RunSeries Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         byte[] bytes;
@@ -96,7 +77,20 @@ public sealed record RunSeries(string Label, string Source, IReadOnlyList<SizePo
                 migrations.AddRange(m.EnumerateArray().Select(p => new MigrationMark(Number(p, "seconds", path), Number(p, "downtimeMs", path))));
             }
 
-            return new RunSeries(LabelOf(root, path), path, [.. sizes.OrderBy(s => s.Size)], timeline, migrations);
+            var run = new RunSeries(LabelOf(root, path), path, [.. sizes.OrderBy(s => s.Size)], timeline, migrations);
+            if (!root.TryGetProperty("native", out JsonElement native) || native.ValueKind != JsonValueKind.Array)
+            {
+                return [run];
+            }
+
+            RunSeries yardstick = run with
+            {
+                Label = run.Label.Replace("split", "native", StringComparison.Ordinal) + " (same run)",
+                Sizes = [.. ReadSizes(native, path).OrderBy(s => s.Size)],
+                Timeline = [],
+                Migrations = [],
+            };
+            return [run, yardstick];
         }
         catch (JsonException e)
         {
