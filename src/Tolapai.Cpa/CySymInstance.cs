@@ -13,6 +13,11 @@ namespace Tolapai.Cpa;
 /// </summary>
 public abstract class CySymInstance : ICySymInstance
 {
+    // Lists this instance allocated: only these go back to the binding's FreeBufferListCore (a
+    // list a user built over memory of its own, e.g. a backend over mapped guest pages, is only
+    // marked freed), and a stopping binding frees the ones still out (FreeOwnBufferLists).
+    private readonly Lock _listLock = new();
+    private readonly HashSet<BufferList> _ownLists = new(ReferenceEqualityComparer.Instance);
     private readonly SymOpCompletionSource.Pool _asyncPool;
     private string? _lastError;
     private long _sessionsInitialized;
@@ -211,7 +216,16 @@ public abstract class CySymInstance : ICySymInstance
             }
         }
 
-        return AllocateBufferListCore(bufferSizes, out bufferList);
+        CpaStatus status = AllocateBufferListCore(bufferSizes, out bufferList);
+        if (status == CpaStatus.Success)
+        {
+            lock (_listLock)
+            {
+                _ownLists.Add(bufferList!);
+            }
+        }
+
+        return status;
     }
 
     /// <inheritdoc/>
@@ -232,8 +246,37 @@ public abstract class CySymInstance : ICySymInstance
             return SetError(CpaStatus.InvalidParam, "the buffer list was already freed");
         }
 
-        FreeBufferListCore(bufferList);
+        bool own;
+        lock (_listLock)
+        {
+            own = _ownLists.Remove(bufferList);
+        }
+
+        if (own)
+        {
+            FreeBufferListCore(bufferList);
+        }
+
         return CpaStatus.Success;
+    }
+
+    /// <summary>Frees every list this instance allocated that is still out (for a binding that is stopping).</summary>
+    protected void FreeOwnBufferLists()
+    {
+        BufferList[] lists;
+        lock (_listLock)
+        {
+            lists = [.. _ownLists];
+            _ownLists.Clear();
+        }
+
+        foreach (BufferList list in lists)
+        {
+            if (list.MarkFreed())
+            {
+                FreeBufferListCore(list);
+            }
+        }
     }
 
     /// <summary>Stops the instance (<c>cpaCyStopInstance</c>) and frees what the binding holds.</summary>

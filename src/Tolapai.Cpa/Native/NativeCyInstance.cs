@@ -28,7 +28,6 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     private readonly uint _mask;
     private readonly Thread? _completionThread;
     private readonly Lock _control = new();
-    private readonly HashSet<BufferList> _lists = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<NativeSession> _sessions = [];
     private volatile bool _stopping;
 
@@ -279,27 +278,12 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         }
 
         bufferList = new BufferList(this, buffers);
-        lock (_control)
-        {
-            _lists.Add(bufferList);
-        }
-
         return CpaStatus.Success;
     }
 
     /// <inheritdoc/>
     protected override void FreeBufferListCore(BufferList bufferList)
     {
-        lock (_control)
-        {
-            // A list a binding user built over memory of its own (e.g. the split backend over
-            // mapped guest pages) is only marked freed: this instance did not allocate it.
-            if (!_lists.Remove(bufferList))
-            {
-                return;
-            }
-        }
-
         foreach (FlatBuffer b in bufferList.Buffers)
         {
             Release(b);
@@ -327,22 +311,14 @@ public sealed unsafe class NativeCyInstance : CySymInstance
             }
         }
 
-        BufferList[] lists;
         NativeSession[] sessions;
         lock (_control)
         {
-            lists = [.. _lists];
             sessions = [.. _sessions];
             _sessions.Clear();
         }
 
-        foreach (BufferList list in lists)
-        {
-            if (list.MarkFreed())
-            {
-                FreeBufferListCore(list);
-            }
-        }
+        FreeOwnBufferLists();
 
         foreach (NativeSession session in sessions)
         {

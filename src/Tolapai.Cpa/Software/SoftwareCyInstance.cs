@@ -15,7 +15,6 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
     private readonly Completion[] _queue;
     private readonly int _mask;
     private readonly Lock _control = new();
-    private readonly HashSet<BufferList> _lists = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<SoftwareSession> _sessions = [];
     private int _head;
     private int _tail;
@@ -129,27 +128,12 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
         }
 
         bufferList = new BufferList(this, buffers);
-        lock (_control)
-        {
-            _lists.Add(bufferList);
-        }
-
         return CpaStatus.Success;
     }
 
     /// <inheritdoc/>
     protected override void FreeBufferListCore(BufferList bufferList)
     {
-        lock (_control)
-        {
-            // A list a binding user built over memory of its own (e.g. the split backend over
-            // mapped guest pages) is only marked freed: this instance did not allocate it.
-            if (!_lists.Remove(bufferList))
-            {
-                return;
-            }
-        }
-
         foreach (FlatBuffer b in bufferList.Buffers)
         {
             NativeMemory.AlignedFree(b.Data);
@@ -159,22 +143,14 @@ public sealed unsafe class SoftwareCyInstance : CySymInstance
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        BufferList[] lists;
         SoftwareSession[] sessions;
         lock (_control)
         {
-            lists = [.. _lists];
             sessions = [.. _sessions];
             _sessions.Clear();
         }
 
-        foreach (BufferList list in lists)
-        {
-            if (list.MarkFreed())
-            {
-                FreeBufferListCore(list);
-            }
-        }
+        FreeOwnBufferLists();
 
         foreach (SoftwareSession session in sessions)
         {
