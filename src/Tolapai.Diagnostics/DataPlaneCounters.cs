@@ -107,6 +107,26 @@ public static class DataPlaneCounters
         }
     }
 
+    /// <summary>
+    /// A ring publish, reported in one call that the ring makes only when <see cref="Enabled"/>
+    /// (so a publish with no listener costs one branch): notified or suppressed (counter and
+    /// event), and the ring's occupancy when the publisher knows it (-1 when not).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void OnPublish(bool notified, long occupancy, int domain, int port)
+    {
+        OnNotify(notified);
+        if (occupancy >= 0)
+        {
+            SampleRingOccupancy(occupancy);
+        }
+
+        if (!notified)
+        {
+            s_source.NotifySuppressed(domain, port);
+        }
+    }
+
     /// <summary>Samples the ring occupancy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SampleRingOccupancy(long entries)

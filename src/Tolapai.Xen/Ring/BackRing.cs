@@ -165,10 +165,9 @@ public sealed unsafe class BackRing<TRequest, TResponse>
         // Full fence: rsp_prod is visible before rsp_event is read (pairs with the frontend's final check).
         Interlocked.MemoryBarrier();
         bool notify = SharedRing.NeedsNotify(old, next, Volatile.Read(ref _sring->RspEvent));
-        DataPlaneCounters.OnNotify(notify);
-        if (!notify)
+        if (DataPlaneCounters.Enabled)
         {
-            DataPlaneEventSource.Log.NotifySuppressed(DiagnosticDomain, DiagnosticPort);
+            DataPlaneCounters.OnPublish(notify, occupancy: -1, DiagnosticDomain, DiagnosticPort);
         }
 
         return notify;

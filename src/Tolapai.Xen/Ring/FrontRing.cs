@@ -125,11 +125,9 @@ public sealed unsafe class FrontRing<TRequest, TResponse>
         // can miss each other and the backend sleeps on work.
         Interlocked.MemoryBarrier();
         bool notify = SharedRing.NeedsNotify(old, next, Volatile.Read(ref _sring->ReqEvent));
-        DataPlaneCounters.OnNotify(notify);
-        DataPlaneCounters.SampleRingOccupancy(next - _rspCons);
-        if (!notify)
+        if (DataPlaneCounters.Enabled)
         {
-            DataPlaneEventSource.Log.NotifySuppressed(DiagnosticDomain, DiagnosticPort);
+            DataPlaneCounters.OnPublish(notify, next - _rspCons, DiagnosticDomain, DiagnosticPort);
         }
 
         return notify;
