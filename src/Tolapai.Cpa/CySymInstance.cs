@@ -9,7 +9,7 @@ namespace Tolapai.Cpa;
 /// counters of <see cref="QueryStats"/>, session bookkeeping (in flight, removed, owner), and
 /// the pooled <see cref="PerformOpAsync"/>. A binding implements the <c>*Core</c> methods:
 /// make and remove its session, submit a validated <see cref="SymRequest"/> without blocking,
-/// deliver completions through <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?)"/>, and allocate buffer memory.
+/// deliver completions through <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?, long, int)"/>, and allocate buffer memory.
 /// </summary>
 public abstract class CySymInstance : ICySymInstance
 {
@@ -306,7 +306,7 @@ public abstract class CySymInstance : ICySymInstance
 
     /// <summary>
     /// Submits a validated request without blocking. <see cref="CpaStatus.Success"/> promises
-    /// exactly one later <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?)"/> for it; anything else means nothing was submitted
+    /// exactly one later <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?, long, int)"/> for it; anything else means nothing was submitted
     /// (use <see cref="SetError"/> for the message).
     /// </summary>
     protected abstract CpaStatus SubmitCore(in SymRequest request);
@@ -318,17 +318,11 @@ public abstract class CySymInstance : ICySymInstance
     protected abstract void FreeBufferListCore(BufferList bufferList);
 
     /// <summary>
-    /// Delivers one completion: counts it, releases the session's in-flight count, and calls
-    /// the callback. Bindings call it once per submitted request (<see cref="SubmitCore"/> Success).
-    /// </summary>
-    protected void Complete(SymCallback callback, object? tag, CySymSession session, CpaStatus status, BufferList? destination) =>
-        Complete(callback, tag, session, status, destination, stamp: 0, bytes: 0);
-
-    /// <summary>
-    /// As <see cref="Complete(SymCallback, object?, CySymSession, CpaStatus, BufferList?)"/>, also
-    /// reporting to Tolapai-DataPlane: the bytes to its counters, and with the request's
-    /// <see cref="SymRequest.Stamp"/> (when a trace asked for it) a <c>RequestCompleted</c>
-    /// event with the submit-to-completion latency of this binding's stage.
+    /// Delivers one completion: counts it, releases the session's in-flight count, reports it to
+    /// Tolapai-DataPlane (<paramref name="bytes"/> to its counters and, with the request's
+    /// <see cref="SymRequest.Stamp"/> when a trace asked for it, a <c>RequestCompleted</c> event
+    /// with the submit-to-completion latency of this binding's stage), and calls the callback.
+    /// Bindings call it once per submitted request (<see cref="SubmitCore"/> Success).
     /// </summary>
     protected void Complete(SymCallback callback, object? tag, CySymSession session, CpaStatus status, BufferList? destination, long stamp, int bytes) =>
         Complete(callback, tag, session, status, destination, stamp, bytes, TraceStage);

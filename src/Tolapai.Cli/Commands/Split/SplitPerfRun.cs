@@ -170,7 +170,7 @@ internal sealed class SplitPerfRun
         if (_live)
         {
             // One status line rewritten in place on a terminal.
-            _progress.Write("\r" + line.PadRight(110)[..Math.Max(110, line.Length)] + (final ? "\r" + new string(' ', 110) + "\r" : ""));
+            _progress.Write("\r" + line.PadRight(110) + (final ? "\r" + new string(' ', 110) + "\r" : ""));
         }
         else if (!final)
         {
