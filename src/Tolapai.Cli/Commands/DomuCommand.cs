@@ -98,6 +98,8 @@ public static class DomuCommand
             string[] home = await domain.XenStore.DirectoryAsync(Xen.XenStore.XsPath.DomainPath(domain.DomId)).ConfigureAwait(false);
             Log($"domain {domain.DomId.ToString(CultureInfo.InvariantCulture)} '{domain.Name}' attached (pid {Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}, "
                 + $"xenstore ring gfn {info.XenStoreFrame.ToString(CultureInfo.InvariantCulture)} port {info.XenStorePort.ToString(CultureInfo.InvariantCulture)}); home: {string.Join(' ', home)}");
+            domain.Resumed += (_, r) => Log(string.Create(CultureInfo.InvariantCulture,
+                $"resumed ({r.Cause}) on {r.ToRunDirectory} as domain {r.ToDomId} (was {r.FromDomId} on {r.FromRunDirectory}) after {r.Outage.TotalMilliseconds:F1} ms"));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(signals.Token);
             Task<int> work = body(domain, stop.Token);
             Task first = await Task.WhenAny(work, domain.ShutdownRequested, Task.Delay(Timeout.Infinite, signals.Token)).ConfigureAwait(false);

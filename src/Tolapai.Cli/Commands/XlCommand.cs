@@ -13,6 +13,9 @@ public static class XlCommand
                tolapai xl list [--run-dir DIR]
                tolapai xl destroy [--run-dir DIR] [--grace-ms MS] DOMAIN
                tolapai xl device-add [--run-dir DIR] DOMAIN TYPE
+               tolapai xl migrate [--run-dir DIR] [--live] DOMAIN --to DEST-DIR
+               tolapai xl suspend [--run-dir DIR] DOMAIN
+               tolapai xl resume [--run-dir DIR] DOMAIN
 
         create      builds a guest domain on the dom0 of DIR: next free domid, P pages of memory
                     (default 1024) with G grant-table frames (default 4), its /local/domain/<id>
@@ -25,11 +28,20 @@ public static class XlCommand
                     MS (default 5000), closes its devices, releases it in xenstored, removes its
                     entries and destroys the domain.
         device-add  adds a TYPE device (ixp) to DOMAIN: frontend and backend directories.
+        migrate     moves DOMAIN to the dom0 of DEST-DIR (another host: its memory file is copied):
+                    suspend (control/shutdown = suspend; the guest quiesces its devices and keeps
+                    what is in flight), copy, build it there, resume it there (devices reconnect,
+                    requests are resubmitted), release it here. The guest process keeps running.
+                    --live copies its memory in rounds while it runs first (dirty-page log), so
+                    only what is still dirty is copied while it is suspended. Prints the new
+                    domid; the figures (rounds, pages, downtime) go to stderr.
+        suspend     asks DOMAIN to suspend and waits until it has; 'resume' resumes it in place.
 
         """ + ToolstackCommandSupport.RunDirHelp + """
 
-        Exit codes: 0 done, 1 no dom0 on DIR, no such domain or the guest could not start,
-        2 bad usage (bad number, missing '--', destroying dom0, unknown device type).
+        Exit codes: 0 done, 1 no dom0 on DIR or DEST-DIR, no such domain, the guest could not
+        start, or a migration failed (the guest then runs on where it was), 2 bad usage (bad
+        number, missing '--', destroying dom0, unknown device type, migrating to the same host).
         """;
 
     private static readonly string[] CreateValued = ["run-dir", "name", "memory-pages", "grant-frames"];
@@ -37,12 +49,14 @@ public static class XlCommand
     private static readonly OptionParser ListParser = new(flags: [], valued: ["run-dir"]);
     private static readonly string[] DestroyValued = ["run-dir", "grace-ms"];
     private static readonly OptionParser DestroyParser = new(flags: [], valued: DestroyValued);
+    private static readonly string[] MigrateValued = ["run-dir", "to"];
+    private static readonly OptionParser MigrateParser = new(flags: ["live"], valued: MigrateValued);
 
     /// <summary>Runs the command on the words after <c>xl</c>.</summary>
     public static int Run(ReadOnlySpan<string> args)
     {
         if (args.Length == 0)
-            throw new CommandLineException("xl needs a subcommand: create, list, destroy, device-add (try 'tolapai xl --help')");
+            throw new CommandLineException("xl needs a subcommand: create, list, destroy, device-add, migrate, suspend, resume (try 'tolapai xl --help')");
         string sub = args[0];
         ReadOnlySpan<string> rest = args[1..];
         if (sub is "-h" or "--help" or "help" || (sub != "create" && OptionParser.WantsHelp(rest)))
@@ -56,7 +70,10 @@ public static class XlCommand
             "list" => List(rest),
             "destroy" => Destroy(rest),
             "device-add" => DeviceAdd(rest),
-            _ => throw new CommandLineException($"unknown xl subcommand '{sub}' (create, list, destroy, device-add)"),
+            "migrate" => Migrate(rest),
+            "suspend" => SuspendOrResume(rest, suspend: true),
+            "resume" => SuspendOrResume(rest, suspend: false),
+            _ => throw new CommandLineException($"unknown xl subcommand '{sub}' (create, list, destroy, device-add, migrate, suspend, resume)"),
         };
     }
 
@@ -132,6 +149,50 @@ public static class XlCommand
             ushort domid = await ResolveDomainAsync(xl, which).ConfigureAwait(false);
             await xl.DestroyAsync(domid, grace).ConfigureAwait(false);
             Console.Error.WriteLine($"xl: destroyed domain {domid.ToString(CultureInfo.InvariantCulture)}");
+            return ExitCodes.Success;
+        });
+    }
+
+    private static int Migrate(ReadOnlySpan<string> args)
+    {
+        (string[] optionWords, List<string> positional, string[]? extra) = CommandWords.Split(args, MigrateValued);
+        ParsedOptions o = MigrateParser.Parse(optionWords);
+        if (extra is not null || positional.Count != 1)
+            throw new CommandLineException("xl migrate takes one domain (a domid or a name) and --to DEST-DIR");
+        string to = o.Get("to") is { Length: > 0 } t ? t : throw new CommandLineException("xl migrate needs --to DEST-DIR (the run directory of the destination's dom0)");
+        string dir = ToolstackCommandSupport.RunDirectory(o);
+        string which = positional[0];
+        var options = new MigrationOptions { Live = o.Has("live"), Log = line => Console.Error.WriteLine("xl: " + line) };
+        return ToolstackCommandSupport.Run(async () =>
+        {
+            await using DomainToolstack xl = await DomainToolstack.OpenAsync(dir).ConfigureAwait(false);
+            ushort domid = await ResolveDomainAsync(xl, which).ConfigureAwait(false);
+            MigrationResult r = await xl.MigrateAsync(domid, to, options).ConfigureAwait(false);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"xl: migrated domain {r.SourceDomId} to {Path.GetFullPath(to)} as domain {r.DestinationDomId} ({(r.Live ? "live" : "cold")}): {r.Rounds} pre-copy round(s), {r.PagesSent} pages sent, {r.FinalPages} while suspended, downtime {r.Downtime.TotalMilliseconds:F1} ms, total {r.Total.TotalMilliseconds:F1} ms"));
+            Console.Out.WriteLine(r.DestinationDomId.ToString(CultureInfo.InvariantCulture));
+            return ExitCodes.Success;
+        });
+    }
+
+    private static int SuspendOrResume(ReadOnlySpan<string> args, bool suspend)
+    {
+        (string[] optionWords, List<string> positional, string[]? extra) = CommandWords.Split(args, ["run-dir"]);
+        ParsedOptions o = ListParser.Parse(optionWords);
+        string verb = suspend ? "suspend" : "resume";
+        if (extra is not null || positional.Count != 1)
+            throw new CommandLineException($"xl {verb} takes one domain (a domid or a name)");
+        string dir = ToolstackCommandSupport.RunDirectory(o);
+        string which = positional[0];
+        return ToolstackCommandSupport.Run(async () =>
+        {
+            await using DomainToolstack xl = await DomainToolstack.OpenAsync(dir).ConfigureAwait(false);
+            ushort domid = await ResolveDomainAsync(xl, which).ConfigureAwait(false);
+            if (suspend)
+                await xl.SuspendAsync(domid, TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            else
+                await xl.ResumeAsync(domid, TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+            Console.Error.WriteLine($"xl: {(suspend ? "suspended" : "resumed")} domain {domid.ToString(CultureInfo.InvariantCulture)}");
             return ExitCodes.Success;
         });
     }

@@ -185,7 +185,9 @@ public static class CipherPerf
                 s.Destination[0].Span[0] ^= 0xA5;
                 s.Start = Stopwatch.GetTimestamp();
                 CpaStatus st = instance.PerformOp(s, in s.Op, s.Source, s.Destination);
-                if (st == CpaStatus.Retry)
+                // Restarting: the device is suspended (a migration, a dom0 coming back); what is in
+                // flight is kept by the driver and completes after the resume. Both: try later.
+                if (st is CpaStatus.Retry or CpaStatus.Restarting)
                 {
                     Volatile.Write(ref s.InFlight, 0);
                     retries++;

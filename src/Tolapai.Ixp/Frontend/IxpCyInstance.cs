@@ -117,6 +117,11 @@ public sealed class IxpCyInstance : CySymInstance
             return SetError(CpaStatus.Unsupported, $"the backend does not offer {IxpKeys.Name(alg)}");
         }
 
+        if (_frontend.IsSuspended)
+        {
+            return SetError(CpaStatus.Restarting, "the ixp device is suspended (a migration or a dom0 restart): try again");
+        }
+
         if (!_frontend.TryAllocateSessionSlot(out uint slot))
         {
             return SetError(CpaStatus.Resource, $"all {_frontend.Features.MaxSessions} backend session slots are in use");
@@ -129,6 +134,7 @@ public sealed class IxpCyInstance : CySymInstance
             return SetError(st == IxpStatus.Busy ? CpaStatus.Resource : CpaStatus.Fail, $"the backend refused the session: {st}");
         }
 
+        _frontend.RememberSession(slot, alg, (IxpDirection)setup.Direction, setup.Key.Span);
         session = new IxpSession(this, setup, callback, slot);
         return CpaStatus.Success;
     }
@@ -140,6 +146,7 @@ public sealed class IxpCyInstance : CySymInstance
         IxpStatus st = Control(IxpOperation.SessionDestroy, s.Slot, default, default, default);
         if (st is IxpStatus.Okay or IxpStatus.NoSession)
         {
+            _frontend.ForgetSession(s.Slot);
             _frontend.FreeSessionSlot(s.Slot);
         }
     }
@@ -159,7 +166,7 @@ public sealed class IxpCyInstance : CySymInstance
                 break;
             }
 
-            if (r != IxpSubmitResult.Retry || Environment.TickCount64 > deadline)
+            if ((r != IxpSubmitResult.Retry && !(r == IxpSubmitResult.NotConnected && _frontend.IsSuspended)) || Environment.TickCount64 > deadline)
             {
                 return IxpStatus.Error;
             }
@@ -169,7 +176,12 @@ public sealed class IxpCyInstance : CySymInstance
 
         while (_controlDone == 0)
         {
-            if (Environment.TickCount64 > deadline || !_frontend.IsConnected)
+            if (_frontend.IsSuspended)
+            {
+                // Kept in its shadow and resubmitted after the resume: wait for that answer.
+                deadline = Environment.TickCount64 + 10_000;
+            }
+            else if (Environment.TickCount64 > deadline || !_frontend.IsConnected)
             {
                 return IxpStatus.Error;
             }
@@ -222,6 +234,18 @@ public sealed class IxpCyInstance : CySymInstance
         ctx.Destination = request.Destination;
         Span<byte> iv = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(iv, request.Iv);
+        // The application wrote these pages before submitting: their dirty-log marks follow the writes.
+        GuestMemory memory = _frontend.Pages.Memory;
+        foreach (IxpBuffer b in src[..ns])
+        {
+            memory.MarkDirty(b.Frame);
+        }
+
+        foreach (IxpBuffer b in dst[..nd])
+        {
+            memory.MarkDirty(b.Frame);
+        }
+
         IxpSubmitResult r = _queue.TrySubmitCipher(((IxpSession)request.Session).Slot, iv, src[..ns], dst[..nd], c);
         if (r == IxpSubmitResult.Submitted)
         {
@@ -306,7 +330,25 @@ public sealed class IxpCyInstance : CySymInstance
         ctx.Session = null;
         ctx.Destination = null;
         _freeContexts.Push((uint)tag);
+        if (dst is not null && status == IxpStatus.Okay)
+        {
+            // The device wrote these pages through its grant mappings (Xen marks them at unmap).
+            MarkWritten(dst);
+        }
+
         Complete(cb, userTag, session, status == IxpStatus.Okay ? CpaStatus.Success : CpaStatus.Fail, dst, stamp, bytes);
+    }
+
+    private void MarkWritten(BufferList list)
+    {
+        GuestMemory memory = _frontend.Pages.Memory;
+        foreach (FlatBuffer b in list.Buffers)
+        {
+            foreach (uint f in b.Frames)
+            {
+                memory.MarkDirty(f);
+            }
+        }
     }
 
     /// <inheritdoc/>

@@ -4,6 +4,7 @@ using Tolapai.Xen.GrantTable;
 using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.Memory;
 using Tolapai.Xen.Ring;
+using Tolapai.Xen.Toolstack;
 using Tolapai.Xen.XenStore;
 using Tolapai.Xen.Xenbus;
 
@@ -15,12 +16,23 @@ namespace Tolapai.Ixp.Frontend;
 /// channels, publishes ring-ref / event-channel / protocol / ring-page-order /
 /// multi-queue-num-queues / feature-persistent in one XenStore transaction, and follows the
 /// backend to Connected. <see cref="Queues"/> carry the requests.
+/// <para>
+/// Suspend and resume (<see cref="ISuspendableDevice"/>, blkfront's blkfront_resume and
+/// blkif_recover): suspend closes the queues' gates (submitters see NotConnected, which the CPA
+/// binding reports as Restarting), closes the device so that a live backend answers what it
+/// took, and keeps every other request's shadow; resume reconnects on the context's (maybe new)
+/// host with the same ring geometry, re-points every grant at the new backend, re-creates the
+/// backend sessions and puts each kept request on the new ring again. Each request completes once.
+/// </para>
 /// </summary>
-public sealed class IxpFrontend : IAsyncDisposable
+public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 {
-    private readonly Host _host;
-    private readonly XenbusDriver _xenbus;
+    private Host _host;
+    private XenbusDriver _xenbus;
+    private readonly uint _devid;
+    private readonly IxpFrontendOptions _options;
     private readonly List<FrameWindow> _windows = [];
+    private readonly List<uint[]> _ringFrames = [];
     private readonly List<uint> _ringGrefs = [];
     private readonly List<uint> _ownedGrefs = [];
     private readonly List<uint> _ownedFrames = [];
@@ -30,14 +42,19 @@ public sealed class IxpFrontend : IAsyncDisposable
     private volatile bool _connected;
     private volatile bool _backendGone;
     private volatile string? _violation;
+    private volatile bool _suspended;
     private Task _monitor = Task.CompletedTask;
+    private DomainContext? _context;
     private int _disposed;
+    private long _resumes;
 
-    private IxpFrontend(Host host, GuestPageAllocator pages, XenbusDriver xenbus, ushort domid, ushort backendId, IxpBackendFeatures features)
+    private IxpFrontend(Host host, GuestPageAllocator pages, XenbusDriver xenbus, ushort domid, ushort backendId, IxpBackendFeatures features, uint devid, IxpFrontendOptions options)
     {
         _host = host;
         Pages = pages;
         _xenbus = xenbus;
+        _devid = devid;
+        _options = options;
         DomId = domid;
         BackendId = backendId;
         Features = features;
@@ -45,14 +62,23 @@ public sealed class IxpFrontend : IAsyncDisposable
         _persistent = new uint[pages.Memory.Pages];
     }
 
-    /// <summary>This guest.</summary>
-    public ushort DomId { get; }
+    /// <summary>This guest (its domid on the current host).</summary>
+    public ushort DomId { get; private set; }
 
     /// <summary>The backend's domain.</summary>
-    public ushort BackendId { get; }
+    public ushort BackendId { get; private set; }
 
-    /// <summary>What the backend advertised.</summary>
-    public IxpBackendFeatures Features { get; }
+    /// <summary>What the backend advertised (the current backend's, after a resume).</summary>
+    public IxpBackendFeatures Features { get; private set; }
+
+    /// <summary>True from the start of a suspend until the queues reopen after the resume.</summary>
+    public bool IsSuspended => _suspended;
+
+    /// <summary>Resumes done.</summary>
+    public long Resumes => Interlocked.Read(ref _resumes);
+
+    /// <summary>Requests put on a new ring after resumes, over all queues.</summary>
+    public long Resubmitted => _queues.Sum(q => q.Resubmitted);
 
     /// <summary>What this frontend uses.</summary>
     public IxpNegotiated Negotiated { get; private set; }
@@ -101,9 +127,9 @@ public sealed class IxpFrontend : IAsyncDisposable
                 throw new IxpException($"{xenbus.Path}/backend-id is '{backendIdText}', not a domain id");
             }
 
-            Check(await xenbus.WaitForPeerStateAsync(XenbusState.InitWait, options.HandshakeTimeout).ConfigureAwait(false), "backend InitWait");
+        Check(await xenbus.WaitForPeerStateAsync(XenbusState.InitWait, options.HandshakeTimeout).ConfigureAwait(false), "backend InitWait");
             IxpBackendFeatures features = await IxpBackendFeatures.ReadAsync(xenbus.ReadPeerKeyAsync).ConfigureAwait(false);
-            front = new IxpFrontend(host, pages, xenbus, domid, backendId, features);
+            front = new IxpFrontend(host, pages, xenbus, domid, backendId, features, devid, options);
             await front.SetUpAsync(store, options).ConfigureAwait(false);
             return front;
         }
@@ -120,6 +146,20 @@ public sealed class IxpFrontend : IAsyncDisposable
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// Connects device <paramref name="devid"/> of the guest of <paramref name="context"/> and
+    /// registers it there, so that it is suspended and resumed with the domain (migration, a
+    /// dom0 that died and came back).
+    /// </summary>
+    public static async Task<IxpFrontend> ConnectAsync(DomainContext context, GuestPageAllocator pages, uint devid = 0, IxpFrontendOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        IxpFrontend front = await ConnectAsync(context.Host, pages, context.XenStore, devid, options).ConfigureAwait(false);
+        front._context = context;
+        context.RegisterDevice(front);
+        return front;
     }
 
     private static void Check(XenbusResult r, string step)
@@ -182,6 +222,7 @@ public sealed class IxpFrontend : IAsyncDisposable
                 frames[p] = Own(Pages.Allocate());
             }
 
+            _ringFrames.Add(frames);
             FrameWindow window = Pages.Memory.MapFrames(frames) ?? throw new IxpException("cannot map the ring pages side by side");
             _windows.Add(window);
             SharedRing.Initialize(window.Address);
@@ -266,13 +307,21 @@ public sealed class IxpFrontend : IAsyncDisposable
     private async Task MonitorAsync()
     {
         // The backend going away (Closing/Closed/removed) takes this end down; the Xenbus
-        // driver already moves our state, we stop submissions.
-        await foreach (XenbusPeerState peer in _xenbus.PeerStateChanges.ReadAllAsync().ConfigureAwait(false))
+        // driver already moves our state, we stop submissions. Only the current connection's
+        // driver counts: one left behind by a resume may end (late) on its own.
+        XenbusDriver driver = _xenbus;
+        await foreach (XenbusPeerState peer in driver.PeerStateChanges.ReadAllAsync().ConfigureAwait(false))
         {
-            Observe(peer);
+            if (ReferenceEquals(driver, _xenbus))
+            {
+                Observe(peer);
+            }
         }
 
-        _connected = false;
+        if (ReferenceEquals(driver, _xenbus))
+        {
+            _connected = false;
+        }
     }
 
     private void Observe(XenbusPeerState peer)
@@ -287,6 +336,339 @@ public sealed class IxpFrontend : IAsyncDisposable
         if (peer.Condition != XenbusPeerCondition.Present || peer.State is XenbusState.Closed)
         {
             _backendGone = true;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task SuspendAsync(bool backendAlive, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _disposed) != 0 || _suspended)
+        {
+            return;
+        }
+
+        _suspended = true;
+        _connected = false;
+        foreach (IxpFrontendQueue q in _queues)
+        {
+            q.Quiesce();
+        }
+
+        TimeSpan step = backendAlive ? _options.HandshakeTimeout : TimeSpan.FromMilliseconds(200);
+        try
+        {
+            if (backendAlive && _xenbus.State is XenbusState.Connected or XenbusState.Initialised)
+            {
+                // Closing asks the backend to finish: what it took from the ring is answered
+                // before it unmaps and says Closed; what it did not take stays in our shadows.
+                _ = await _xenbus.SwitchStateAsync(XenbusState.Closing, cancellationToken).WaitAsync(step, cancellationToken).ConfigureAwait(false);
+                long deadline = Environment.TickCount64 + (long)_options.HandshakeTimeout.TotalMilliseconds;
+                while (Environment.TickCount64 < deadline)
+                {
+                    PollQuiesced();
+                    if (_xenbus.PeerState.Condition != XenbusPeerCondition.Present || _xenbus.PeerState.State is XenbusState.Closed)
+                    {
+                        break;
+                    }
+
+                    await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+                }
+
+                _ = await _xenbus.SwitchStateAsync(XenbusState.Closed, cancellationToken).WaitAsync(step, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is XenStoreException or TimeoutException or ObjectDisposedException or IOException)
+        {
+            // The store went away under us (a dying dom0): what was answered is taken below.
+        }
+
+        PollQuiesced();
+        await ForgetConnectionAsync().ConfigureAwait(false);
+        IxpEventSource.Log.DeviceClosed(DomId, (int)_devid, backendAlive ? "suspended" : "suspended: the dom0 died");
+    }
+
+    private void PollQuiesced()
+    {
+        foreach (IxpFrontendQueue q in _queues)
+        {
+            _ = q.PollQuiesced();
+        }
+    }
+
+    /// <summary>Lets go of what names the old host: the Xenbus driver, the event channels, the ring windows (the frames and grant references are kept).</summary>
+    private async Task ForgetConnectionAsync()
+    {
+        try
+        {
+            await _xenbus.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            await _monitor.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A dead store: the driver's tasks end with it.
+        }
+
+        foreach (uint port in _ports)
+        {
+            _ = _host.CloseEventChannel(DomId, port);
+        }
+
+        _ports.Clear();
+        foreach (FrameWindow w in _windows)
+        {
+            w.Dispose();
+        }
+
+        _windows.Clear();
+    }
+
+    /// <inheritdoc/>
+    public async Task ResumeAsync(DomainContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (Volatile.Read(ref _disposed) != 0 || !_suspended)
+        {
+            return;
+        }
+
+        try
+        {
+            await ReconnectAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IxpException or XenStoreException or TimeoutException or IOException or ObjectDisposedException)
+        {
+            // Nothing will answer what we kept: each request completes once, with an error.
+            ProtocolViolation("resume failed: " + e.Message);
+            Console.Error.WriteLine($"ixp frontend dom{DomId}: resume failed, {_queues.Sum(q => q.InFlight)} request(s) in flight fail: {e.Message}");
+            foreach (IxpFrontendQueue q in _queues)
+            {
+                _ = q.FailAllInFlight();
+            }
+
+            _suspended = false;
+            foreach (IxpFrontendQueue q in _queues)
+            {
+                q.Reopen();
+            }
+
+            return;
+        }
+
+        foreach (IxpFrontendQueue q in _queues)
+        {
+            _ = q.Resubmit();
+        }
+
+        _suspended = false;
+        foreach (IxpFrontendQueue q in _queues)
+        {
+            q.Reopen();
+        }
+
+        Interlocked.Increment(ref _resumes);
+    }
+
+    private async Task ReconnectAsync(DomainContext context, CancellationToken cancellationToken)
+    {
+        TimeSpan timeout = _options.HandshakeTimeout;
+        _host = context.Host;
+        DomId = context.DomId;
+        XenStoreClient store = context.XenStore;
+        XenbusDriver xenbus = await XenbusDriver.OpenFrontendAsync(store, DomId, IxpKeys.DeviceType, _devid, timeout).ConfigureAwait(false);
+        _xenbus = xenbus;
+        string? backendIdText = await xenbus.ReadKeyAsync(XenbusPaths.BackendIdKey).ConfigureAwait(false);
+        if (!ushort.TryParse(backendIdText, NumberStyles.None, CultureInfo.InvariantCulture, out ushort backendId))
+        {
+            throw new IxpException($"{xenbus.Path}/backend-id is '{backendIdText}', not a domain id");
+        }
+
+        Check(await xenbus.WaitForPeerStateAsync(XenbusState.InitWait, timeout, cancellationToken).ConfigureAwait(false), "backend InitWait after resume");
+        IxpBackendFeatures f = await IxpBackendFeatures.ReadAsync(xenbus.ReadPeerKeyAsync).ConfigureAwait(false);
+        if (Incompatible(f) is { } why)
+        {
+            throw new IxpException("the new backend cannot carry what this device negotiated: " + why);
+        }
+
+        // The new host holds no pins on our grants; the copied table may still say busy (a dom0 that died mid-request).
+        _ = Grants.ClearStaleBusyBits();
+        if (backendId != BackendId)
+        {
+            _ = Grants.Retarget(BackendId, backendId);
+        }
+
+        BackendId = backendId;
+        Features = f;
+        _backendGone = false;
+        List<(string Key, string Value)> keys = RingKeys();
+        await WriteKeysAsync(store, keys, timeout).ConfigureAwait(false);
+        Check(await xenbus.SwitchStateAsync(XenbusState.Initialised, cancellationToken).ConfigureAwait(false), "switch to Initialised");
+        Check(await xenbus.WaitForPeerStateAsync(XenbusState.Connected, timeout, cancellationToken).ConfigureAwait(false), "backend Connected after resume");
+        Check(await xenbus.SwitchStateAsync(XenbusState.Connected, cancellationToken).ConfigureAwait(false), "switch to Connected");
+        while (xenbus.PeerStateChanges.TryRead(out _))
+        {
+        }
+
+        _connected = true;
+        Observe(xenbus.PeerState);
+        _monitor = MonitorAsync();
+        await RecreateSessionsAsync(timeout, cancellationToken).ConfigureAwait(false);
+        IxpEventSource.Log.DeviceConnected(DomId, -1, Negotiated.Queues, Negotiated.RingPageOrder, Negotiated.Persistent);
+    }
+
+    /// <summary>Why the new backend's features cannot carry this device's negotiated geometry and requests, or null.</summary>
+    private string? Incompatible(IxpBackendFeatures f)
+    {
+        IxpNegotiated n = Negotiated;
+        if (f.MaxQueues < n.Queues)
+        {
+            return $"{n.Queues} queues, it offers {f.MaxQueues}";
+        }
+
+        if (f.MaxRingPageOrder < n.RingPageOrder)
+        {
+            return $"ring-page-order {n.RingPageOrder}, it offers {f.MaxRingPageOrder}";
+        }
+
+        if (n.Sessions && !f.Sessions)
+        {
+            return "sessions, it offers none";
+        }
+
+        if (f.MaxIndirectSegments < n.MaxIndirectSegments)
+        {
+            return $"{n.MaxIndirectSegments} indirect segments, it offers {f.MaxIndirectSegments}";
+        }
+
+        lock (_slotLock)
+        {
+            foreach ((uint slot, SessionSetup setup) in _sessions)
+            {
+                if (slot >= f.MaxSessions)
+                {
+                    return $"session slot {slot}, it offers {f.MaxSessions}";
+                }
+
+                if (!f.Algorithms.Contains(setup.Algorithm))
+                {
+                    return $"{IxpKeys.Name(setup.Algorithm)}, which it does not offer";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Resume: each queue's ring frames side by side again (the new host's file), initialised, re-granted, with a new event channel; the keys to publish.</summary>
+    private unsafe List<(string Key, string Value)> RingKeys()
+    {
+        IxpNegotiated n = Negotiated;
+        int order = n.RingPageOrder;
+        int pagesPerRing = 1 << order;
+        List<(string Key, string Value)> keys = [(IxpKeys.Protocol, IxpKeys.NativeProtocol), (IxpKeys.FeaturePersistent, n.Persistent ? "1" : "0")];
+        if (order > 0)
+        {
+            keys.Add((IxpKeys.RingPageOrder, IxpBackendFeatures.Num(order)));
+        }
+
+        if (n.Queues > 1)
+        {
+            keys.Add((IxpKeys.MultiQueueNumQueues, IxpBackendFeatures.Num(n.Queues)));
+        }
+
+        for (int q = 0; q < n.Queues; q++)
+        {
+            string prefix = n.Queues > 1 ? IxpKeys.Queue(q) + "/" : "";
+            uint[] frames = _ringFrames[q];
+            FrameWindow window = Pages.Memory.MapFrames(frames) ?? throw new IxpException("cannot map the ring pages side by side");
+            _windows.Add(window);
+            SharedRing.Initialize(window.Address);
+            for (int p = 0; p < pagesPerRing; p++)
+            {
+                uint gref = _ringGrefs[(q * pagesPerRing) + p];
+                Grants.GrantForeignAccessRef(gref, BackendId, frames[p], readOnly: false);
+                keys.Add((prefix + SharedRing.RingRefKey(order, p), IxpBackendFeatures.Num(gref)));
+            }
+
+            XenError e = _host.AllocUnbound(DomId, BackendId, out uint port);
+            if (e != XenError.Ok)
+            {
+                throw new IxpException($"EVTCHNOP_alloc_unbound for queue {q}: {e}");
+            }
+
+            _ports.Add(port);
+            keys.Add((prefix + IxpKeys.EventChannel, IxpBackendFeatures.Num(port)));
+            _queues[q].Attach(window.Address, window.Length, _host.OpenPort(DomId, port));
+        }
+
+        return keys;
+    }
+
+    /// <summary>Resume: the backend's session table is new; every session the guest holds is created again in its slot, on queue 0, before any request that uses it.</summary>
+    private async Task RecreateSessionsAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        List<(uint Slot, SessionSetup Setup)> sessions;
+        lock (_slotLock)
+        {
+            sessions = [.. _sessions.Select(kv => (kv.Key, kv.Value))];
+        }
+
+        if (sessions.Count == 0)
+        {
+            return;
+        }
+
+        IxpFrontendQueue q = _queues[0];
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        int sent = 0;
+        while (q.ResumeAnswers.Answers < sessions.Count)
+        {
+            // Never more on the ring than it holds: the next batch once answers came back.
+            while (sent < sessions.Count && sent - q.ResumeAnswers.Answers < (int)q.RingSize)
+            {
+                (uint slot, SessionSetup setup) = sessions[sent];
+                q.ReplaySessionCreate(slot, setup.Algorithm, setup.Direction, setup.Key, (uint)sent);
+                sent++;
+            }
+
+            if (q.PollQuiesced() == 0)
+            {
+                if (Environment.TickCount64 > deadline || _backendGone)
+                {
+                    throw new IxpException($"the backend answered {q.ResumeAnswers.Answers} of {sessions.Count} session re-creations");
+                }
+
+                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (q.ResumeAnswers.Status != IxpStatus.Okay)
+        {
+            throw new IxpException($"the backend refused to re-create a session: {q.ResumeAnswers.Status}");
+        }
+    }
+
+    private readonly record struct SessionSetup(IxpAlgorithm Algorithm, IxpDirection Direction, byte[] Key);
+
+    private readonly Dictionary<uint, SessionSetup> _sessions = [];
+
+    /// <summary>Keeps what a session was created with, to create it again in a new backend after a resume (control path).</summary>
+    internal void RememberSession(uint slot, IxpAlgorithm algorithm, IxpDirection direction, ReadOnlySpan<byte> key)
+    {
+        lock (_slotLock)
+        {
+            _sessions[slot] = new SessionSetup(algorithm, direction, key.ToArray());
+        }
+    }
+
+    /// <summary>Forgets a destroyed session (its key bytes cleared).</summary>
+    internal void ForgetSession(uint slot)
+    {
+        lock (_slotLock)
+        {
+            if (_sessions.Remove(slot, out SessionSetup s))
+            {
+                Array.Clear(s.Key);
+            }
         }
     }
 
@@ -406,9 +788,10 @@ public sealed class IxpFrontend : IAsyncDisposable
         }
 
         _connected = false;
+        _context?.UnregisterDevice(this);
         try
         {
-            if (_xenbus.State is XenbusState.Connected or XenbusState.Initialised or XenbusState.InitWait or XenbusState.Initialising)
+            if (!_suspended && _xenbus.State is XenbusState.Connected or XenbusState.Initialised or XenbusState.InitWait or XenbusState.Initialising)
             {
                 _ = await _xenbus.SwitchStateAsync(XenbusState.Closing).ConfigureAwait(false);
                 _ = await _xenbus.WaitForPeerStateAsync(p => p.Condition != XenbusPeerCondition.Present || p.State is XenbusState.Closed or XenbusState.Closing, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
@@ -422,6 +805,16 @@ public sealed class IxpFrontend : IAsyncDisposable
 
         await _xenbus.DisposeAsync().ConfigureAwait(false);
         await _monitor.ConfigureAwait(false);
+        lock (_slotLock)
+        {
+            foreach (SessionSetup setup in _sessions.Values)
+            {
+                Array.Clear(setup.Key);
+            }
+
+            _sessions.Clear();
+        }
+
         foreach (uint port in _ports)
         {
             _ = _host.CloseEventChannel(DomId, port);

@@ -17,9 +17,16 @@ namespace Tolapai.Ixp.Frontend;
 /// </summary>
 public sealed unsafe class IxpFrontendQueue
 {
+    /// <summary>
+    /// Request ids of the session re-creations a resume sends ahead of the kept requests: above
+    /// every shadow id (ids are opaque to the backend), so they need no free id when every id
+    /// is in flight, and their answers never reach <see cref="Handler"/>.
+    /// </summary>
+    internal const ulong ReplayIdBase = 1UL << 40;
+
     private readonly IxpFrontend _owner;
-    private readonly FrontRing<IxpRequest, IxpResponse> _ring;
-    private readonly EventChannelPort _port;
+    private FrontRing<IxpRequest, IxpResponse> _ring;
+    private EventChannelPort _port;
     private readonly GrantTableFrontend _grants;
     private readonly Shadow[] _shadow;
     private readonly IdQueue _freeIds;
@@ -29,7 +36,13 @@ public sealed unsafe class IxpFrontendQueue
     private readonly uint[] _indirectGrefs;
     private readonly int _indirectPagesPerId;
     private readonly ushort _backend;
-    private readonly byte* _ringAddress;
+    private byte* _ringAddress;
+    private int _suspended; // 1: the ring is being taken away or is gone (suspend): no one but the resume touches it
+    private int _submitting; // the submitting thread is between its gate check and its publish
+    private int _polling; // the polling thread is between its gate check and the end of its poll
+    private int _resumeAnswers;
+    private IxpStatus _resumeStatus;
+    private long _resubmitted;
     private long _submitted;
     private long _completed;
     private long _retries;
@@ -91,6 +104,9 @@ public sealed unsafe class IxpFrontendQueue
     /// <summary>Submissions refused with Retry.</summary>
     public long Retries => Volatile.Read(ref _retries);
 
+    /// <summary>Requests put on a new ring again after a resume (each completes once, whichever ring answers).</summary>
+    public long Resubmitted => Volatile.Read(ref _resubmitted);
+
     /// <summary>Grants the backend still held when their response came (those ids are kept out of use).</summary>
     public long GrantEndFailures => Volatile.Read(ref _grantEndFailures);
 
@@ -102,6 +118,23 @@ public sealed unsafe class IxpFrontendQueue
 
     /// <summary>Seed v1: DES over the parameter page in <paramref name="parameterFrame"/> (a <see cref="DesRequestV1"/> the caller filled).</summary>
     public IxpSubmitResult TrySubmitDesV1(uint parameterFrame, bool encrypt, ulong tag)
+    {
+        if (!EnterSubmit())
+        {
+            return IxpSubmitResult.NotConnected;
+        }
+
+        try
+        {
+            return SubmitDesV1(parameterFrame, encrypt, tag);
+        }
+        finally
+        {
+            Volatile.Write(ref _submitting, 0);
+        }
+    }
+
+    private IxpSubmitResult SubmitDesV1(uint parameterFrame, bool encrypt, ulong tag)
     {
         if (parameterFrame < _owner.Pages.Memory.FirstDataFrame || parameterFrame >= _owner.Pages.Memory.Pages)
         {
@@ -126,6 +159,23 @@ public sealed unsafe class IxpFrontendQueue
 
     /// <summary>Creates session <paramref name="session"/> in the backend (feature-sessions).</summary>
     public IxpSubmitResult TrySubmitSessionCreate(uint session, IxpAlgorithm algorithm, IxpDirection direction, ReadOnlySpan<byte> key, ulong tag)
+    {
+        if (!EnterSubmit())
+        {
+            return IxpSubmitResult.NotConnected;
+        }
+
+        try
+        {
+            return SubmitSessionCreate(session, algorithm, direction, key, tag);
+        }
+        finally
+        {
+            Volatile.Write(ref _submitting, 0);
+        }
+    }
+
+    private IxpSubmitResult SubmitSessionCreate(uint session, IxpAlgorithm algorithm, IxpDirection direction, ReadOnlySpan<byte> key, ulong tag)
     {
         if (!_owner.Negotiated.Sessions || key.Length > IxpSessionCreateBody.MaxKeyBytes)
         {
@@ -156,6 +206,23 @@ public sealed unsafe class IxpFrontendQueue
     /// <summary>Destroys session <paramref name="session"/> in the backend.</summary>
     public IxpSubmitResult TrySubmitSessionDestroy(uint session, ulong tag)
     {
+        if (!EnterSubmit())
+        {
+            return IxpSubmitResult.NotConnected;
+        }
+
+        try
+        {
+            return SubmitSessionDestroy(session, tag);
+        }
+        finally
+        {
+            Volatile.Write(ref _submitting, 0);
+        }
+    }
+
+    private IxpSubmitResult SubmitSessionDestroy(uint session, ulong tag)
+    {
         if (!_owner.Negotiated.Sessions)
         {
             return IxpSubmitResult.InvalidParam;
@@ -181,6 +248,23 @@ public sealed unsafe class IxpFrontendQueue
     /// when negotiated.
     /// </summary>
     public IxpSubmitResult TrySubmitCipher(uint session, ReadOnlySpan<byte> iv, ReadOnlySpan<IxpBuffer> source, ReadOnlySpan<IxpBuffer> destination, ulong tag)
+    {
+        if (!EnterSubmit())
+        {
+            return IxpSubmitResult.NotConnected;
+        }
+
+        try
+        {
+            return SubmitCipher(session, iv, source, destination, tag);
+        }
+        finally
+        {
+            Volatile.Write(ref _submitting, 0);
+        }
+    }
+
+    private IxpSubmitResult SubmitCipher(uint session, ReadOnlySpan<byte> iv, ReadOnlySpan<IxpBuffer> source, ReadOnlySpan<IxpBuffer> destination, ulong tag)
     {
         int total = source.Length + destination.Length;
         IxpNegotiated n = _owner.Negotiated;
@@ -298,6 +382,7 @@ public sealed unsafe class IxpFrontendQueue
             uint page = _indirectFrames[(id * _indirectPagesPerId) + (k / IxpSegment.PerPage)];
             IxpSegment* table = (IxpSegment*)_owner.Pages.Address(page);
             table[k % IxpSegment.PerPage] = seg;
+            _owner.Pages.Memory.MarkDirty(page); // guest memory a resubmission after a migration reads again
         }
 
         return seg.Gref != 0; // reference 0 is reserved: never a grant of ours
@@ -316,16 +401,40 @@ public sealed unsafe class IxpFrontendQueue
         return gref;
     }
 
+    /// <summary>
+    /// The submitting thread's gate: announces itself (a full barrier), then checks that the
+    /// ring is there. A suspend sets <c>_suspended</c> and then waits for <c>_submitting</c> to
+    /// clear, so no submission ever writes into a ring being taken away (Dekker's handshake).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryBegin(out uint id, out IxpSubmitResult fail)
+    private bool EnterSubmit()
     {
-        if (!_owner.IsConnected)
+        Interlocked.Exchange(ref _submitting, 1);
+        if (Volatile.Read(ref _suspended) != 0 || !_owner.IsConnected)
         {
-            id = 0;
-            fail = IxpSubmitResult.NotConnected;
+            Volatile.Write(ref _submitting, 0);
             return false;
         }
 
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool EnterPoll()
+    {
+        Interlocked.Exchange(ref _polling, 1);
+        if (Volatile.Read(ref _suspended) != 0)
+        {
+            Volatile.Write(ref _polling, 0);
+            return false;
+        }
+
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryBegin(out uint id, out IxpSubmitResult fail)
+    {
         if (!_freeIds.TryPop(out id))
         {
             Interlocked.Increment(ref _retries);
@@ -358,29 +467,165 @@ public sealed unsafe class IxpFrontendQueue
     /// <summary>Tests and hostile guests: puts <paramref name="request"/> on the ring as is (its id replaced by a free one); returns the id used or −1.</summary>
     internal long SubmitRaw(IxpRequest request, ulong tag)
     {
-        if (!TryBegin(out uint id, out _))
+        if (!EnterSubmit())
         {
             return -1;
         }
 
-        ref Shadow s = ref _shadow[id];
-        s.Request = request;
-        s.Request.Id = id;
-        s.Grants = 0;
-        _ = Publish(id, tag);
-        return id;
+        try
+        {
+            if (!TryBegin(out uint id, out _))
+            {
+                return -1;
+            }
+
+            ref Shadow s = ref _shadow[id];
+            s.Request = request;
+            s.Request.Id = id;
+            s.Grants = 0;
+            _ = Publish(id, tag);
+            return id;
+        }
+        finally
+        {
+            Volatile.Write(ref _submitting, 0);
+        }
     }
+
+    /// <summary>
+    /// Suspend, step 1: closes both gates and waits until neither the submitting nor the
+    /// polling thread is inside; from now on only the suspend/resume touches the ring.
+    /// </summary>
+    internal void Quiesce()
+    {
+        Volatile.Write(ref _suspended, 1);
+        Interlocked.MemoryBarrier();
+        SpinWait.SpinUntil(() => Volatile.Read(ref _submitting) == 0 && Volatile.Read(ref _polling) == 0);
+    }
+
+    /// <summary>Suspend: takes the responses a closing backend wrote (callbacks run on the suspending thread).</summary>
+    internal int PollQuiesced() => PollCore(int.MaxValue);
+
+    /// <summary>Resume: the queue's new ring (initialised, granted) and event channel.</summary>
+    internal void Attach(byte* ring, long ringBytes, EventChannelPort port)
+    {
+        var next = new FrontRing<IxpRequest, IxpResponse>(ring, ringBytes);
+        if (next.Size != _ring.Size)
+        {
+            throw new IxpException($"queue {Index}: the new ring has {next.Size} entries, the old one {_ring.Size}");
+        }
+
+        _ring = next;
+        _ringAddress = ring;
+        _port = port;
+    }
+
+    /// <summary>
+    /// Resume: re-creates a session the backend had, on the new ring before anything else (the
+    /// ring is empty then; at most one ring's worth at a time — the caller waits for answers).
+    /// </summary>
+    internal void ReplaySessionCreate(uint session, IxpAlgorithm algorithm, IxpDirection direction, ReadOnlySpan<byte> key, uint k)
+    {
+        IxpRequest r = default;
+        r.Operation = (byte)IxpOperation.SessionCreate;
+        r.Id = ReplayIdBase + k;
+        ref IxpSessionCreateBody b = ref r.BodyAs<IxpSessionCreateBody>();
+        b.Session = session;
+        b.Algorithm = (byte)algorithm;
+        b.Direction = (byte)direction;
+        b.KeyLength = (byte)key.Length;
+        key.CopyTo(b.KeyBytes);
+        _ring.NextRequestSlot() = r;
+        _ring.CommitRequest();
+        b.KeyBytes.Clear();
+        if (_ring.PushRequestsAndCheckNotify())
+        {
+            _ = _port.Notify();
+        }
+    }
+
+    /// <summary>Answers to <see cref="ReplaySessionCreate"/> so far, and the last bad status among them (Okay if none).</summary>
+    internal (int Answers, IxpStatus Status) ResumeAnswers => (Volatile.Read(ref _resumeAnswers), _resumeStatus);
+
+    /// <summary>
+    /// Resume: every request still in flight (its shadow kept, its grants re-pointed at the new
+    /// backend) goes on the new ring again, as blkfront's blkif_recover does. Returns how many.
+    /// </summary>
+    internal int Resubmit()
+    {
+        int n = 0;
+        for (uint id = 0; id < _shadow.Length; id++)
+        {
+            ref Shadow s = ref _shadow[id];
+            if (!s.InUse)
+            {
+                continue;
+            }
+
+            _ring.NextRequestSlot() = s.Request;
+            _ring.CommitRequest();
+            n++;
+        }
+
+        Interlocked.Add(ref _resubmitted, n);
+        if (_ring.PushRequestsAndCheckNotify() || n > 0)
+        {
+            _ = _port.Notify();
+        }
+
+        return n;
+    }
+
+    /// <summary>Resume, last step: the submitting and polling threads may use the new ring.</summary>
+    internal void Reopen()
+    {
+        _resumeAnswers = 0;
+        _resumeStatus = IxpStatus.Okay;
+        Volatile.Write(ref _suspended, 0);
+    }
+
+    /// <summary>Completes every request in flight with DeviceError (a resume that cannot reconnect): each once, none lost silently.</summary>
+    internal int FailAllInFlight() => FailInFlight();
 
     /// <summary>Tests and hostile guests: the shared ring header and first entry.</summary>
     internal byte* RingAddress => _ringAddress;
 
-    /// <summary>Handles the responses on the ring (up to <paramref name="max"/>); returns how many.</summary>
+    /// <summary>Handles the responses on the ring (up to <paramref name="max"/>); returns how many (0 while the device is suspended).</summary>
     public int Poll(int max = int.MaxValue)
+    {
+        if (!EnterPoll())
+        {
+            return 0;
+        }
+
+        try
+        {
+            return PollCore(max);
+        }
+        finally
+        {
+            Volatile.Write(ref _polling, 0);
+        }
+    }
+
+    private int PollCore(int max)
     {
         int n = 0;
         while (n < max && _ring.TryTakeResponse(out IxpResponse rsp) == RingStatus.Ok)
         {
             n++;
+            if (rsp.Id >= ReplayIdBase && Volatile.Read(ref _suspended) != 0)
+            {
+                // A session re-created during a resume (only the resume polls then).
+                if (rsp.Status != (short)IxpStatus.Okay)
+                {
+                    _resumeStatus = (IxpStatus)rsp.Status;
+                }
+
+                Interlocked.Increment(ref _resumeAnswers);
+                continue;
+            }
+
             if (rsp.Id >= (ulong)_shadow.Length || !_shadow[rsp.Id].InUse)
             {
                 _owner.ProtocolViolation($"queue {Index}: a response for id {rsp.Id} that is not in flight");
@@ -405,7 +650,6 @@ public sealed unsafe class IxpFrontendQueue
                 s.Request.BodyAs<IxpSessionCreateBody>().KeyBytes.Clear();
             }
 
-            Interlocked.Increment(ref _completed);
             if (quarantine)
             {
                 Interlocked.Increment(ref _grantEndFailures);
@@ -415,11 +659,13 @@ public sealed unsafe class IxpFrontendQueue
                 _freeIds.Push(id);
             }
 
+            Interlocked.Increment(ref _completed);
             Handler?.Invoke(tag, (IxpStatus)rsp.Status, rsp.RespSize);
         }
 
-        // Responses the backend wrote before it closed are taken above; the rest never come.
-        if (n == 0 && _owner.BackendGone && InFlight > 0)
+        // Responses the backend wrote before it closed are taken above; the rest never come —
+        // unless the device is suspending: then they are kept and resubmitted after the resume.
+        if (n == 0 && _owner.BackendGone && !_owner.IsSuspended && InFlight > 0)
         {
             n = FailInFlight();
         }
@@ -464,8 +710,24 @@ public sealed unsafe class IxpFrontendQueue
     /// Re-arms rsp_event (the final check) and, if nothing arrived meanwhile, waits for the
     /// backend's notification: <paramref name="spinBudget"/> polls then a futex park.
     /// </summary>
-    public WaitResult WaitForResponses(int spinBudget, TimeSpan timeout) =>
-        _ring.FinalCheckForResponses() ? WaitResult.NotifiedSpinning : _port.Wait(spinBudget, timeout);
+    public WaitResult WaitForResponses(int spinBudget, TimeSpan timeout)
+    {
+        if (!EnterPoll())
+        {
+            // Suspended: there is no ring to wait on; the caller polls again after a pause.
+            Thread.Sleep(1);
+            return WaitResult.TimedOut;
+        }
+
+        try
+        {
+            return _ring.FinalCheckForResponses() ? WaitResult.NotifiedSpinning : _port.Wait(spinBudget, timeout);
+        }
+        finally
+        {
+            Volatile.Write(ref _polling, 0);
+        }
+    }
 
     /// <summary>True when the backend stopped the ring or the ring saw a bogus response index.</summary>
     public bool IsStopped => _ring.IsStopped;

@@ -75,6 +75,56 @@ public sealed unsafe class GrantTableFrontend
         e->Frame = frame;
         e->DomId = domid;
         Volatile.Write(ref e->Flags, (ushort)(GrantFlags.PermitAccess | (readOnly ? GrantFlags.ReadOnly : 0)));
+        _memory.MarkDirty(gref / GrantEntryV1.PerFrame); // the table is guest memory: a migration copies it again
+    }
+
+    /// <summary>
+    /// After a resume whose backend is another domain: every entry that permits access to
+    /// <paramref name="from"/> permits it to <paramref name="to"/> instead (frame and flags kept).
+    /// Returns the entries changed.
+    /// </summary>
+    public int Retarget(ushort from, ushort to)
+    {
+        int changed = 0;
+        for (uint gref = ReservedEntries; gref < Capacity; gref++)
+        {
+            GrantEntryV1* e = _entries + gref;
+            if ((Volatile.Read(ref e->Flags) & (ushort)GrantFlags.PermitAccess) != 0 && e->DomId == from)
+            {
+                e->DomId = to;
+                _memory.MarkDirty(gref / GrantEntryV1.PerFrame);
+                changed++;
+            }
+        }
+
+        return changed;
+    }
+
+    /// <summary>
+    /// After a resume on a host that has no pins on this guest's grants (a new host, or a dom0
+    /// that died and came back): clears every GTF_reading/GTF_writing left in the table by the
+    /// old host's mappers, so that ending access works again. Returns the entries cleared.
+    /// </summary>
+    public int ClearStaleBusyBits()
+    {
+        int cleared = 0;
+        for (uint gref = 0; gref < Capacity; gref++)
+        {
+            GrantEntryV1* e = _entries + gref;
+            const ushort busy = (ushort)(GrantFlags.Reading | GrantFlags.Writing);
+            if ((Volatile.Read(ref e->Flags) & busy) != 0)
+            {
+                Interlocked.And(ref *(uint*)e, ~(uint)busy);
+                cleared++;
+            }
+        }
+
+        if (cleared > 0)
+        {
+            _memory.MarkDirty(0, _memory.GrantFrames);
+        }
+
+        return cleared;
     }
 
     /// <summary>
@@ -97,6 +147,7 @@ public sealed unsafe class GrantTableFrontend
             ushort seen = Interlocked.CompareExchange(ref e->Flags, 0, flags);
             if (seen == flags)
             {
+                _memory.MarkDirty(gref / GrantEntryV1.PerFrame);
                 return true;
             }
 

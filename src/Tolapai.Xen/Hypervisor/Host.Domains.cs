@@ -13,7 +13,11 @@ namespace Tolapai.Xen.Hypervisor;
 /// <param name="Pages">Pages of guest memory.</param>
 /// <param name="GrantFrames">Grant table frames.</param>
 /// <param name="Generation">Creation count of the slot.</param>
-public readonly record struct DomainInfo(ushort DomId, DomainState State, int Pid, ulong StartTime, long Heartbeat, uint Pages, uint GrantFrames, uint Generation);
+public readonly record struct DomainInfo(ushort DomId, DomainState State, int Pid, ulong StartTime, long Heartbeat, uint Pages, uint GrantFrames, uint Generation)
+{
+    /// <summary>What the domain said in its last shutdown call (<see cref="ShutdownReason.None"/> while it runs normally).</summary>
+    public ShutdownReason Shutdown { get; init; } = ShutdownReason.None;
+}
 
 public sealed unsafe partial class Host
 {
@@ -47,7 +51,7 @@ public sealed unsafe partial class Host
 
         try
         {
-            SharedFile.Create(MemoryPath(domid), (long)pages << GuestMemory.PageShift).Dispose();
+            SharedFile.Create(MemoryPath(domid), GuestMemory.FileLength(pages)).Dispose();
         }
         catch
         {
@@ -64,6 +68,7 @@ public sealed unsafe partial class Host
         d->GrantFrames = grantFrames;
         d->Heartbeat = MonotonicNanoseconds();
         d->Generation++;
+        d->Shutdown = (uint)ShutdownReason.None;
         // Release: every field above is visible before the state says Running.
         Volatile.Write(ref d->State, (uint)DomainState.Running);
         return XenError.Ok;
@@ -121,7 +126,48 @@ public sealed unsafe partial class Host
             return null;
         }
 
-        return new DomainInfo(domid, state, d->Pid, d->StartTime, Volatile.Read(ref d->Heartbeat), d->Pages, d->GrantFrames, d->Generation);
+        return new DomainInfo(domid, state, d->Pid, d->StartTime, Volatile.Read(ref d->Heartbeat), d->Pages, d->GrantFrames, d->Generation)
+        {
+            Shutdown = (ShutdownReason)Volatile.Read(ref d->Shutdown),
+        };
+    }
+
+    /// <summary>
+    /// The guest's <c>SCHEDOP_shutdown</c>: domain <paramref name="domid"/> (which must be owned
+    /// by this process) records <paramref name="reason"/>; a toolstack waiting for a suspend sees it.
+    /// </summary>
+    /// <returns>Ok, ENOENT (not running), EPERM (another process's domain).</returns>
+    public XenError ShutdownSelf(ushort domid, ShutdownReason reason)
+    {
+        DomainEntry* d = DomainSlot(domid);
+        if (d == null || Volatile.Read(ref d->State) != (uint)DomainState.Running)
+        {
+            return XenError.ENOENT;
+        }
+
+        if (d->Pid != Environment.ProcessId)
+        {
+            return XenError.EPERM;
+        }
+
+        Volatile.Write(ref d->Shutdown, (uint)reason);
+        return XenError.Ok;
+    }
+
+    /// <summary>
+    /// The toolstack's side of a cancelled suspend (<c>xc_domain_resume</c> with fast resume): the
+    /// domain runs on here, its shutdown code cleared.
+    /// </summary>
+    public XenError ClearShutdown(ushort domid)
+    {
+        DomainEntry* d = DomainSlot(domid);
+        if (d == null || Volatile.Read(ref d->State) != (uint)DomainState.Running)
+        {
+            return XenError.ENOENT;
+        }
+
+        Volatile.Write(ref d->Shutdown, (uint)ShutdownReason.None);
+        return XenError.Ok;
     }
 
     /// <summary>True when the domain is Running and its process (same pid AND same start time) still exists.</summary>
@@ -194,7 +240,7 @@ public sealed unsafe partial class Host
                 SharedFile file;
                 try
                 {
-                    file = SharedFile.Open(MemoryPath(domid), (long)info.Pages << GuestMemory.PageShift);
+                    file = SharedFile.Open(MemoryPath(domid), GuestMemory.FileLength(info.Pages));
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
@@ -203,7 +249,7 @@ public sealed unsafe partial class Host
                     return null;
                 }
 
-                m = new GuestMemory(file, domid, info.GrantFrames, info.Generation);
+                m = new GuestMemory(file, domid, info.Pages, info.GrantFrames, info.Generation);
                 _memory[domid] = m;
             }
 
@@ -257,6 +303,42 @@ public sealed unsafe partial class Host
         }
 
         return released;
+    }
+
+    /// <summary>
+    /// Gives up this host's cached mapping of <paramref name="domid"/>'s memory without unmapping
+    /// it: a guest that moves to another host keeps its memory object (remapped in place onto the
+    /// new host's file), so this host must not unmap it when it is disposed.
+    /// </summary>
+    public void DetachGuestMemory(ushort domid, GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        lock (_memoryLock)
+        {
+            if (domid < MaxDomains && ReferenceEquals(_memory[domid], memory))
+            {
+                _memory[domid] = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes a guest's own memory object, already remapped onto this host's file of
+    /// <paramref name="domid"/> (<see cref="GuestMemory.Remap"/>), as this host's mapping of that domain.
+    /// </summary>
+    public void AttachGuestMemory(ushort domid, GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        lock (_memoryLock)
+        {
+            if (domid >= MaxDomains)
+            {
+                throw new ArgumentOutOfRangeException(nameof(domid), domid, "no such domain slot");
+            }
+
+            Retire(domid);
+            _memory[domid] = memory;
+        }
     }
 
     /// <summary>Moves a domain's mapping out of the cache; the caller holds <c>_memoryLock</c>.</summary>

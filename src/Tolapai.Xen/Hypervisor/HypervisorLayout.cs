@@ -57,10 +57,10 @@ public enum DomainState : uint
 /// One domain-table slot, a cache line of its own so that one domain's heartbeat does not
 /// slow another's.
 /// <code>
-///  0       4       8       12      16              24              32      36      40     64
-///  +-------+-------+-------+-------+---------------+---------------+-------+-------+------+
-///  | state | domid | pid   |gntfrm | start_time u64| heartbeat u64 | pages | gen   | pad  |
-///  +-------+-------+-------+-------+---------------+---------------+-------+-------+------+
+///  0       4       8       12      16              24              32      36      40       44    64
+///  +-------+-------+-------+-------+---------------+---------------+-------+-------+--------+-----+
+///  | state | domid | pid   |gntfrm | start_time u64| heartbeat u64 | pages | gen   |shutdown| pad |
+///  +-------+-------+-------+-------+---------------+---------------+-------+-------+--------+-----+
 /// </code>
 /// state is published last with a release store (after every other field), read with acquire.
 /// start_time is field 22 of /proc/&lt;pid&gt;/stat (clock ticks after boot): pid plus start
@@ -92,4 +92,24 @@ public struct DomainEntry
 
     /// <summary>Incremented each time the slot is created, so a stale handle can tell.</summary>
     [FieldOffset(36)] public uint Generation;
+
+    /// <summary>
+    /// <see cref="ShutdownReason"/> the domain gave in its last shutdown "hypercall" (Xen's
+    /// <c>shutdown_code</c>): <see cref="ShutdownReason.Suspend"/> once a guest has quiesced for
+    /// a suspend; the toolstack clears it when the guest resumes in this domain (a cancelled suspend).
+    /// </summary>
+    [FieldOffset(40)] public uint Shutdown;
+}
+
+/// <summary>Why a domain shut down (Xen's <c>SHUTDOWN_*</c> of <c>sched.h</c>; only what this host uses).</summary>
+public enum ShutdownReason : uint
+{
+    /// <summary>Not shut down (Xen has no code for this: the domain is simply running).</summary>
+    None = 0xFFFF_FFFF,
+
+    /// <summary><c>SHUTDOWN_poweroff</c>.</summary>
+    Poweroff = 0,
+
+    /// <summary><c>SHUTDOWN_suspend</c>: the guest saved its state and waits to be resumed (here or on another host).</summary>
+    Suspend = 2,
 }

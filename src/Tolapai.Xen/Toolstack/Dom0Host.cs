@@ -74,9 +74,10 @@ public sealed class Dom0Host : IAsyncDisposable
         Host? host = null;
         XenStoreDaemon? daemon = null;
         string? recovered;
+        List<Orphan> orphans = [];
         try
         {
-            recovered = RecoverStale(dir, options.Log);
+            recovered = RecoverStale(dir, options, orphans);
             host = Host.Create(dir, new HostOptions { MaxDomains = options.MaxDomains, PortsPerDomain = options.PortsPerDomain, MaxGrantEntries = options.MaxGrantEntries });
             XenError own = host.CreateDomain(0, options.Dom0Pages, 1);
             if (own != XenError.Ok)
@@ -113,8 +114,37 @@ public sealed class Dom0Host : IAsyncDisposable
             await dom0.StopAsync(CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+        await dom0.AdoptAsync(orphans, cancellationToken).ConfigureAwait(false);
         dom0._reaper = dom0.ReapLoopAsync();
         return dom0;
+    }
+
+    /// <summary>A guest that outlived its dom0 and suspended, to be rebuilt on this host.</summary>
+    private sealed record Orphan(ushort DomId, IncomingDomain Guest, string MemoryFile);
+
+    /// <summary>Rebuilds each orphan (same domid, its memory copied, home and devices from its record) and hands it a resume ticket; one that cannot be rebuilt is killed.</summary>
+    private async Task AdoptAsync(List<Orphan> orphans, CancellationToken cancellationToken)
+    {
+        foreach (Orphan o in orphans)
+        {
+            try
+            {
+                await Toolstack.AdoptAsync(o.Guest, o.MemoryFile, cancellationToken).ConfigureAwait(false);
+                _options.Log?.Invoke($"adopted guest domain {o.DomId} (pid {o.Guest.Pid.ToString(CultureInfo.InvariantCulture)}): it resumes on this host");
+            }
+            catch (Exception e) when (e is ToolstackException or XenStoreException or IOException or InvalidDataException)
+            {
+                _options.Log?.Invoke($"cannot adopt guest domain {o.DomId}: {e.Message}; killing it");
+                _ = Signals.Send(o.Guest.Pid, o.Guest.StartTime, Signals.SigKill);
+            }
+            finally
+            {
+                File.Delete(o.MemoryFile);
+                string console = RunDirectories.GuestLogPath(RunDirectory, o.DomId);
+                if (File.Exists(console + ".adopt"))
+                    File.Move(console + ".adopt", console, overwrite: true);
+            }
+        }
     }
 
     /// <summary>dom0's home, as xen-init-dom0 writes it.</summary>
@@ -134,11 +164,16 @@ public sealed class Dom0Host : IAsyncDisposable
 
     /// <summary>
     /// A run directory with a host region but no dom0 holding its lock belonged to a dom0 that
-    /// died: its guests (still running, now without a host) are killed, its files removed.
-    /// Returns a description of what was recovered, or null when the directory was clean.
+    /// died. Its guests are still running without a host: each is given
+    /// <see cref="Dom0Options.AdoptTimeout"/> to notice and suspend (it holds its requests);
+    /// those that did and have a <see cref="DomainRecord"/> are kept in <paramref name="orphans"/>
+    /// (their memory file set aside) to be rebuilt once this host is up; the rest are killed.
+    /// The old host's files are removed. Returns a description of what was recovered, or null
+    /// when the directory was clean.
     /// </summary>
-    private static string? RecoverStale(string dir, Action<string>? log)
+    private static string? RecoverStale(string dir, Dom0Options options, List<Orphan> orphans)
     {
+        Action<string>? log = options.Log;
         string region = Path.Combine(dir, Host.RegionFileName);
         bool stale = File.Exists(region) || File.Exists(RunDirectories.Dom0PidPath(dir)) || File.Exists(XenStoreDaemon.SocketPathFor(dir));
         if (!stale)
@@ -149,10 +184,36 @@ public sealed class Dom0Host : IAsyncDisposable
         try
         {
             using Host old = Host.Open(dir);
+            List<DomainInfo> live = [];
             for (uint id = 1; id < old.MaxDomains; id++)
             {
-                if (old.Lookup((ushort)id) is { } info && Signals.Send(info.Pid, info.StartTime, Signals.SigKill))
-                    log?.Invoke($"killed orphaned guest domain {id} (pid {info.Pid.ToString(CultureInfo.InvariantCulture)})");
+                if (old.Lookup((ushort)id) is { State: DomainState.Running } info && ProcessIdentity.IsAlive(info.Pid, info.StartTime))
+                    live.Add(info);
+            }
+            long deadline = Environment.TickCount64 + (long)options.AdoptTimeout.TotalMilliseconds;
+            while (live.Any(d => old.Lookup(d.DomId) is not { Shutdown: ShutdownReason.Suspend } && ProcessIdentity.IsAlive(d.Pid, d.StartTime))
+                   && Environment.TickCount64 < deadline)
+                Thread.Sleep(10);
+            foreach (DomainInfo info in live)
+            {
+                DomainRecord? record = DomainRecord.TryRead(dir, info.DomId);
+                string memory = old.MemoryPath(info.DomId);
+                if (old.Lookup(info.DomId) is { Shutdown: ShutdownReason.Suspend } && record is not null && File.Exists(memory))
+                {
+                    string aside = memory + ".adopt";
+                    File.Move(memory, aside, overwrite: true);
+                    // The guest's console log stays its log (it keeps writing to it).
+                    string console = RunDirectories.GuestLogPath(dir, info.DomId);
+                    if (File.Exists(console))
+                        File.Move(console, console + ".adopt", overwrite: true);
+                    var types = record.Devices.Select(d => d[..d.IndexOf('/', StringComparison.Ordinal)]).ToArray();
+                    orphans.Add(new Orphan(info.DomId, IncomingDomain.From(info, record.Name, types, info.DomId), aside));
+                    log?.Invoke($"guest domain {info.DomId} (pid {info.Pid.ToString(CultureInfo.InvariantCulture)}) survived and suspended: adopting it");
+                }
+                else if (Signals.Send(info.Pid, info.StartTime, Signals.SigKill))
+                {
+                    log?.Invoke($"killed orphaned guest domain {info.DomId} (pid {info.Pid.ToString(CultureInfo.InvariantCulture)})");
+                }
             }
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)

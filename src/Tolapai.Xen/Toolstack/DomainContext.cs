@@ -6,10 +6,61 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Xen.Toolstack;
 
 /// <summary>
+/// A device driver of a guest that takes part in suspend and resume (Linux's
+/// <c>xenbus_driver.suspend/resume</c>): on suspend it stops taking new work (callers are told
+/// to retry), lets a live backend answer what it can, keeps the rest, and lets go of everything
+/// that names the host; on resume it reconnects on <see cref="DomainContext"/>'s current host,
+/// domid and XenStore, renegotiates, re-grants and resubmits what it kept.
+/// </summary>
+public interface ISuspendableDevice
+{
+    /// <summary>Quiesces the device; <paramref name="backendAlive"/> false when the dom0 died (nothing will answer). Never throws.</summary>
+    Task SuspendAsync(bool backendAlive, CancellationToken cancellationToken);
+
+    /// <summary>Reconnects on the context's host and resubmits what was kept.</summary>
+    Task ResumeAsync(DomainContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>Where a guest is in its suspend/resume cycle.</summary>
+public enum GuestRunState
+{
+    /// <summary>Running; devices connected.</summary>
+    Running,
+
+    /// <summary>Devices quiescing.</summary>
+    Suspending,
+
+    /// <summary>Suspended, waiting for a resume ticket (a migration's destination, a cancelled suspend, or a new dom0).</summary>
+    Suspended,
+
+    /// <summary>Moving to the ticket's host and reconnecting devices.</summary>
+    Resuming,
+}
+
+/// <summary>One suspend/resume cycle of a guest, as the guest saw it.</summary>
+/// <param name="Cause">"suspend" (the toolstack asked) or "dom0 died".</param>
+/// <param name="FromRunDirectory">Where it was.</param>
+/// <param name="FromDomId">Its domid there.</param>
+/// <param name="ToRunDirectory">Where it runs now.</param>
+/// <param name="ToDomId">Its domid now.</param>
+/// <param name="Outage">From the start of the suspend to devices reconnected.</param>
+public sealed record GuestResumed(string Cause, string FromRunDirectory, ushort FromDomId, string ToRunDirectory, ushort ToDomId, TimeSpan Outage);
+
+/// <summary>
 /// A guest process's view of its domain, as a PV kernel sets itself up from start_info: the
 /// host opened, its memory mapped, its XenStore client on its own ring (xenbus), a heartbeat
 /// in the domain table, and a watch on <c>control/shutdown</c> as Linux's
 /// <c>drivers/xen/manage.c</c> keeps one.
+/// <para>
+/// Suspend and resume happen here (manage.c's <c>do_suspend</c>): on <c>control/shutdown =
+/// suspend</c>, or when the host's dom0 is found dead (its process gone: liveness is checked
+/// every <see cref="LivenessPeriod"/>), the registered <see cref="ISuspendableDevice"/>s
+/// quiesce, guest-memory writes pause, the domain's shutdown code says Suspend, and the guest
+/// waits for a <see cref="ResumeTicket"/>. With it, it moves: the new host's memory file is
+/// mapped over the same addresses (<see cref="GuestMemory.Remap"/>), a new xenstore ring
+/// client replaces the old, and the devices resume. The process, its threads and its heap
+/// never notice beyond the outage.
+/// </para>
 /// </summary>
 public sealed class DomainContext : IAsyncDisposable
 {
@@ -18,50 +69,104 @@ public sealed class DomainContext : IAsyncDisposable
 
     private readonly TaskCompletionSource<string> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _devicesLock = new();
+    private readonly List<ISuspendableDevice> _devices = [];
+    private readonly List<GuestResumed> _history = [];
     private readonly Task _heartbeat;
-    private readonly Task _watcher;
-    private readonly System.Threading.Channels.ChannelReader<XsWatchEvent> _shutdownEvents;
+    private readonly Task _control;
+    private readonly int _pid;
+    private readonly ulong _startTime;
+    private System.Threading.Channels.ChannelReader<XsWatchEvent> _shutdownEvents;
+    private volatile Host _host;
+    private volatile XenStoreClient _xenStore;
+    private volatile GuestStartInfo _startInfo;
+    private volatile int _state;
 
     private DomainContext(GuestStartInfo info, Host host, GuestMemory memory, XenStoreClient xenStore, string name, TimeSpan heartbeatPeriod,
         System.Threading.Channels.ChannelReader<XsWatchEvent> shutdownEvents)
     {
         _shutdownEvents = shutdownEvents;
-        StartInfo = info;
-        Host = host;
+        _startInfo = info;
+        _host = host;
         Memory = memory;
-        XenStore = xenStore;
+        _xenStore = xenStore;
         Name = name;
+        (_pid, _startTime) = ProcessIdentity.Current();
         _heartbeat = HeartbeatLoopAsync(heartbeatPeriod);
-        _watcher = ShutdownWatchAsync();
+        _control = ControlLoopAsync();
     }
 
-    /// <summary>What the toolstack passed.</summary>
-    public GuestStartInfo StartInfo { get; }
+    /// <summary>What the toolstack passed (the latest host's, after a move).</summary>
+    public GuestStartInfo StartInfo => _startInfo;
 
-    /// <summary>This domain's id.</summary>
-    public ushort DomId => StartInfo.DomId;
+    /// <summary>This domain's id on its current host.</summary>
+    public ushort DomId => _startInfo.DomId;
 
     /// <summary>The domain's name, as the toolstack wrote it.</summary>
     public string Name { get; }
 
-    /// <summary>The host (for grant and event channel calls).</summary>
-    public Host Host { get; }
+    /// <summary>The current host (for grant and event channel calls).</summary>
+    public Host Host => _host;
 
-    /// <summary>This domain's memory: grant table frames first, the xenstore page last.</summary>
+    /// <summary>This domain's memory: grant table frames first, the xenstore page last. The same object (and addresses) across moves.</summary>
     public GuestMemory Memory { get; }
 
     /// <summary>
     /// This domain's XenStore client, on its ring; relative paths are under
     /// <c>/local/domain/&lt;id&gt;</c>. Its <see cref="XenStoreClient.WatchEvents"/> are free for one
-    /// reader (a Xenbus driver); the shutdown watch's events are routed apart.
+    /// reader (a Xenbus driver); the shutdown watch's events are routed apart. A new client after a move.
     /// </summary>
-    public XenStoreClient XenStore { get; }
+    public XenStoreClient XenStore => _xenStore;
+
+    /// <summary>Where the guest is in its suspend/resume cycle.</summary>
+    public GuestRunState State => (GuestRunState)_state;
+
+    /// <summary>How often the dom0's liveness is checked.</summary>
+    public static TimeSpan LivenessPeriod { get; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Suspend/resume cycles completed, oldest first.</summary>
+    public IReadOnlyList<GuestResumed> History
+    {
+        get
+        {
+            lock (_devicesLock)
+            {
+                return [.. _history];
+            }
+        }
+    }
+
+    /// <summary>Raised (on the control task) after each resume.</summary>
+    public event EventHandler<GuestResumed>? Resumed;
+
+    /// <summary>Why the last resume failed, if one did (the guest then stays suspended).</summary>
+    public string? ResumeError { get; private set; }
 
     /// <summary>
-    /// Completes with the request ("poweroff", "reboot", "halt", "suspend", ...) when the
-    /// toolstack writes <c>control/shutdown</c>, or "disconnected" when xenstored goes away.
+    /// Completes with the request ("poweroff", "reboot", "halt", ...) when the toolstack writes
+    /// <c>control/shutdown</c>, or "disconnected" when xenstored goes away while its dom0 lives.
+    /// "suspend" is handled here and never completes it.
     /// </summary>
     public Task<string> ShutdownRequested => _shutdown.Task;
+
+    /// <summary>Adds a device to suspend and resume with the domain.</summary>
+    public void RegisterDevice(ISuspendableDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        lock (_devicesLock)
+        {
+            _devices.Add(device);
+        }
+    }
+
+    /// <summary>Removes a device (before it is closed).</summary>
+    public void UnregisterDevice(ISuspendableDevice device)
+    {
+        lock (_devicesLock)
+        {
+            _ = _devices.Remove(device);
+        }
+    }
 
     /// <summary>Attaches using the start info in this process's environment (<see cref="GuestStartInfo.FromEnvironment"/>).</summary>
     public static Task<DomainContext> AttachAsync(CancellationToken cancellationToken = default) =>
@@ -69,8 +174,9 @@ public sealed class DomainContext : IAsyncDisposable
 
     /// <summary>
     /// Attaches to domain <see cref="GuestStartInfo.DomId"/> of the host: it must be running and
-    /// owned by this process. Advertises <c>control/feature-poweroff</c> and watches
-    /// <c>control/shutdown</c>; heartbeats every <paramref name="heartbeatPeriod"/>.
+    /// owned by this process. Advertises <c>control/feature-poweroff</c> and
+    /// <c>control/feature-suspend</c> and watches <c>control/shutdown</c>; heartbeats every
+    /// <paramref name="heartbeatPeriod"/>.
     /// </summary>
     public static async Task<DomainContext> AttachAsync(GuestStartInfo info, TimeSpan heartbeatPeriod, CancellationToken cancellationToken = default)
     {
@@ -87,19 +193,11 @@ public sealed class DomainContext : IAsyncDisposable
         XenStoreClient? xs = null;
         try
         {
-            if (host.Lookup(info.DomId) is not { State: DomainState.Running } d)
-                throw new InvalidOperationException($"domain {info.DomId} is not running on {info.RunDirectory}");
-            if (d.Pid != Environment.ProcessId)
-                throw new InvalidOperationException($"domain {info.DomId} belongs to pid {d.Pid.ToString(CultureInfo.InvariantCulture)}, not this process");
+            CheckOwned(host, info.DomId, info.RunDirectory);
             GuestMemory memory = host.MapGuestMemory(info.DomId) ?? throw new InvalidOperationException($"the memory of domain {info.DomId} is gone");
-            xs = XenStoreClient.ConnectRing(host, info.DomId, info.XenStoreFrame, info.XenStorePort);
-            // As Linux's xenbus at start: whatever a previous kernel on this ring watched is dropped.
-            await xs.ResetWatchesAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            (xs, System.Threading.Channels.ChannelReader<XsWatchEvent> shutdownEvents) = await ConnectStoreAsync(host, info, cancellationToken).ConfigureAwait(false);
             string name = await xs.ReadStringAsync("name").WaitAsync(cancellationToken).ConfigureAwait(false);
-            await xs.WriteAsync("control/feature-poweroff", "1").WaitAsync(cancellationToken).ConfigureAwait(false);
-            // Its own route: the client's WatchEvents stay free for a Xenbus driver on the same ring.
-            System.Threading.Channels.ChannelReader<XsWatchEvent> shutdownEvents = xs.RouteWatchEvents(ShutdownToken);
-            await xs.WatchAsync("control/shutdown", ShutdownToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await xs.WriteAsync("control/feature-suspend", "1").WaitAsync(cancellationToken).ConfigureAwait(false);
             host.Heartbeat(info.DomId);
             return new DomainContext(info, host, memory, xs, name, heartbeatPeriod, shutdownEvents);
         }
@@ -112,13 +210,43 @@ public sealed class DomainContext : IAsyncDisposable
         }
     }
 
+    private static DomainInfo CheckOwned(Host host, ushort domid, string runDirectory)
+    {
+        if (host.Lookup(domid) is not { State: DomainState.Running } d)
+            throw new InvalidOperationException($"domain {domid} is not running on {runDirectory}");
+        if (d.Pid != Environment.ProcessId)
+            throw new InvalidOperationException($"domain {domid} belongs to pid {d.Pid.ToString(CultureInfo.InvariantCulture)}, not this process");
+        return d;
+    }
+
+    /// <summary>xenbus start (or resume on a new host): the ring client, watches reset, poweroff advertised, the shutdown watch on its own route.</summary>
+    private static async Task<(XenStoreClient, System.Threading.Channels.ChannelReader<XsWatchEvent>)> ConnectStoreAsync(Host host, GuestStartInfo info, CancellationToken cancellationToken)
+    {
+        XenStoreClient xs = XenStoreClient.ConnectRing(host, info.DomId, info.XenStoreFrame, info.XenStorePort);
+        try
+        {
+            // As Linux's xenbus at start: whatever a previous kernel on this ring watched is dropped.
+            await xs.ResetWatchesAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            await xs.WriteAsync("control/feature-poweroff", "1").WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Its own route: the client's WatchEvents stay free for a Xenbus driver on the same ring.
+            System.Threading.Channels.ChannelReader<XsWatchEvent> events = xs.RouteWatchEvents(ShutdownToken);
+            await xs.WatchAsync("control/shutdown", ShutdownToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return (xs, events);
+        }
+        catch
+        {
+            await xs.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private async Task HeartbeatLoopAsync(TimeSpan period)
     {
         try
         {
             using var timer = new PeriodicTimer(period);
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
-                Host.Heartbeat(DomId);
+                _host.Heartbeat(DomId);
         }
         catch (OperationCanceledException)
         {
@@ -126,16 +254,79 @@ public sealed class DomainContext : IAsyncDisposable
         }
     }
 
-    private async Task ShutdownWatchAsync()
+    /// <summary>
+    /// manage.c's shutdown handler and the dom0 watchdog in one loop: a shutdown request other
+    /// than suspend completes <see cref="ShutdownRequested"/>; suspend, or a dead dom0, runs a
+    /// suspend/resume cycle, after which the loop watches the new connection.
+    /// </summary>
+    private async Task ControlLoopAsync()
     {
+        CancellationToken stop = _stop.Token;
         try
         {
-            await foreach (XsWatchEvent e in _shutdownEvents.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            while (!stop.IsCancellationRequested)
+            {
+                using var watchStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                Task<string> request = NextRequestAsync(_shutdownEvents, watchStop.Token);
+                bool dom0Dead = false;
+                while (!request.IsCompleted)
+                {
+                    _ = await Task.WhenAny(request, Task.Delay(LivenessPeriod, stop)).ConfigureAwait(false);
+                    stop.ThrowIfCancellationRequested();
+                    if (!request.IsCompleted && !_host.IsAlive(0))
+                    {
+                        dom0Dead = true;
+                        break;
+                    }
+                }
+
+                if (!dom0Dead)
+                {
+                    string r = await request.ConfigureAwait(false);
+                    if (r == "disconnected" && !_host.IsAlive(0))
+                    {
+                        dom0Dead = true;
+                    }
+                    else if (r != "suspend")
+                    {
+                        _shutdown.TrySetResult(r);
+                        if (r == "disconnected")
+                            return;
+                        continue;
+                    }
+                }
+
+                await watchStop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await request.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The watch of the connection we are leaving.
+                }
+
+                await SuspendResumeAsync(dom0Dead ? "dom0 died" : "suspend", !dom0Dead, stop).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Detaching.
+        }
+    }
+
+    /// <summary>The next non-empty <c>control/shutdown</c> value (acknowledged by emptying it), or "disconnected".</summary>
+    private async Task<string> NextRequestAsync(System.Threading.Channels.ChannelReader<XsWatchEvent> events, CancellationToken cancellationToken)
+    {
+        XenStoreClient xs = _xenStore;
+        try
+        {
+            await foreach (XsWatchEvent e in events.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 string request;
                 try
                 {
-                    request = await XenStore.ReadStringAsync("control/shutdown").ConfigureAwait(false);
+                    request = await xs.ReadStringAsync("control/shutdown").WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (XenStoreException ex) when (ex.ErrorName == XsErrors.ENOENT)
                 {
@@ -146,34 +337,158 @@ public sealed class DomainContext : IAsyncDisposable
                 // Acknowledge as Linux does: the key is emptied once the request is taken.
                 try
                 {
-                    await XenStore.WriteAsync("control/shutdown", "").ConfigureAwait(false);
+                    await xs.WriteAsync("control/shutdown", "").WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (XenStoreException)
                 {
                     // The toolstack may be removing the domain already.
                 }
-                _shutdown.TrySetResult(request);
+                return request;
             }
         }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-        catch (Exception e) when (e is XenStoreException or System.Threading.Channels.ChannelClosedException)
+        catch (Exception e) when (e is XenStoreException or System.Threading.Channels.ChannelClosedException or IOException or ObjectDisposedException)
         {
             // The connection closed: released by the toolstack, or xenstored stopped.
         }
-        _shutdown.TrySetResult("disconnected");
+        cancellationToken.ThrowIfCancellationRequested();
+        return "disconnected";
     }
 
-    /// <summary>Stops the heartbeat and the watch, closes the ring client and the host mapping.</summary>
+    private async Task SuspendResumeAsync(string cause, bool backendAlive, CancellationToken stop)
+    {
+        long began = System.Diagnostics.Stopwatch.GetTimestamp();
+        string fromDir = _startInfo.RunDirectory;
+        ushort fromId = DomId;
+        ISuspendableDevice[] devices;
+        lock (_devicesLock)
+        {
+            devices = [.. _devices];
+        }
+
+        _state = (int)GuestRunState.Suspending;
+        foreach (ISuspendableDevice d in devices)
+            await d.SuspendAsync(backendAlive, stop).ConfigureAwait(false);
+        Memory.Pause();
+        _ = _host.ShutdownSelf(DomId, ShutdownReason.Suspend);
+        _state = (int)GuestRunState.Suspended;
+        while (true)
+        {
+            ResumeTicket? ticket = await WaitForTicketAsync(stop).ConfigureAwait(false);
+            _state = (int)GuestRunState.Resuming;
+            try
+            {
+                if (!ticket.InPlace)
+                    await MoveAsync(ticket, stop).ConfigureAwait(false);
+                ResumeError = null;
+                break;
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or InvalidDataException or XenStoreException or TimeoutException or UnauthorizedAccessException)
+            {
+                // A ticket we cannot follow (its host went away meanwhile): stay suspended, say why, wait for the next.
+                ResumeError = $"cannot resume on {ticket.RunDirectory} as domain {ticket.DomId}: {e.Message}";
+                Console.Error.WriteLine("tolapai guest: " + ResumeError);
+                _state = (int)GuestRunState.Suspended;
+            }
+        }
+
+        Memory.Unpause();
+        _host.Heartbeat(DomId);
+        foreach (ISuspendableDevice d in devices)
+            await d.ResumeAsync(this, stop).ConfigureAwait(false);
+        _state = (int)GuestRunState.Running;
+        // The toolstack's sign that this guest runs again (its devices reconnected).
+        try
+        {
+            await _xenStore.WriteAsync("control/feature-suspend", "1").WaitAsync(stop).ConfigureAwait(false);
+        }
+        catch (XenStoreException)
+        {
+            // The toolstack is taking the domain down already.
+        }
+
+        var done = new GuestResumed(cause, fromDir, fromId, _startInfo.RunDirectory, DomId, System.Diagnostics.Stopwatch.GetElapsedTime(began));
+        lock (_devicesLock)
+        {
+            _history.Add(done);
+        }
+
+        Resumed?.Invoke(this, done);
+    }
+
+    private async Task<ResumeTicket> WaitForTicketAsync(CancellationToken stop)
+    {
+        while (true)
+        {
+            try
+            {
+                if (ResumeTicket.TryTake(_startInfo.RunDirectory, _pid, _startTime) is { } t)
+                    return t;
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"tolapai guest: ignoring a bad resume ticket: {e.Message}");
+            }
+            await Task.Delay(1, stop).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Follows a ticket to another host (or to a new dom0's host on the same directory): memory remapped in place, a new xenstore client.</summary>
+    private async Task MoveAsync(ResumeTicket ticket, CancellationToken stop)
+    {
+        Host next = Host.Open(ticket.RunDirectory);
+        try
+        {
+            DomainInfo d = CheckOwned(next, ticket.DomId, ticket.RunDirectory);
+            if (d.Generation != ticket.Generation || d.Pages != Memory.Pages || d.GrantFrames != Memory.GrantFrames)
+                throw new InvalidDataException($"domain {ticket.DomId} is not the one the ticket names (generation {d.Generation}, {d.Pages} pages)");
+            _host.DetachGuestMemory(DomId, Memory);
+            Memory.Remap(next.MemoryPath(ticket.DomId), ticket.DomId, ticket.Generation);
+            next.AttachGuestMemory(ticket.DomId, Memory);
+        }
+        catch
+        {
+            next.Dispose();
+            throw;
+        }
+
+        // The old connection and host go in the background: the ring client's pump may sit in
+        // a wait of its own for a while, which is no part of the guest's downtime.
+        XenStoreClient old = _xenStore;
+        Host oldHost = _host;
+        _retiring = RetireAsync(_retiring, old, oldHost);
+        _host = next;
+        _startInfo = ticket.StartInfo;
+        (XenStoreClient xs, System.Threading.Channels.ChannelReader<XsWatchEvent> events) = await ConnectStoreAsync(next, ticket.StartInfo, stop).ConfigureAwait(false);
+        _shutdownEvents = events;
+        _xenStore = xs;
+    }
+
+    private Task _retiring = Task.CompletedTask;
+
+    private static async Task RetireAsync(Task before, XenStoreClient client, Host host)
+    {
+        await before.ConfigureAwait(false);
+        try
+        {
+            await client.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A dead xenstored's ring: nothing to say goodbye to.
+        }
+
+        host.Dispose();
+    }
+
+    /// <summary>Stops the heartbeat and the control loop, closes the ring client and the host mapping.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         await _heartbeat.ConfigureAwait(false);
-        await XenStore.DisposeAsync().ConfigureAwait(false);
-        await _watcher.ConfigureAwait(false);
-        Host.Dispose();
+        await _control.ConfigureAwait(false);
+        await _retiring.ConfigureAwait(false);
+        await _xenStore.DisposeAsync().ConfigureAwait(false);
+        _host.Dispose();
         _stop.Dispose();
     }
 }

@@ -62,9 +62,11 @@ public sealed partial class DomainToolstack
             XenError alloc = Host.AllocUnbound(domid, 0, out uint port);
             if (alloc != XenError.Ok)
                 throw new ToolstackException($"cannot allocate the xenstore event channel of domain {domid}: {alloc}");
-            await WriteDomainEntriesAsync(domid, name, config).ConfigureAwait(false);
+            await WriteDomainEntriesAsync(domid, name, config.MemoryPages).ConfigureAwait(false);
+            List<string> devices = [];
             foreach (string type in config.Devices)
-                await AddDeviceLockedAsync(domid, type).ConfigureAwait(false);
+                devices.Add(type + "/" + Id(await AddDeviceLockedAsync(domid, type).ConfigureAwait(false)));
+            new DomainRecord(name, devices).Write(RunDirectory, domid);
             await XenStore.IntroduceAsync(domid, storeFrame, port).ConfigureAwait(false);
 
             // Unpause: the guest learns its port and becomes the command.
@@ -107,7 +109,10 @@ public sealed partial class DomainToolstack
         using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
         if (Host.Lookup(domid) is null || !await XenStore.ExistsAsync(XsPath.DomainPath(domid)).ConfigureAwait(false))
             throw new ToolstackException($"domain {domid} does not exist");
-        return await AddDeviceLockedAsync(domid, type).ConfigureAwait(false);
+        uint devid = await AddDeviceLockedAsync(domid, type).ConfigureAwait(false);
+        if (DomainRecord.TryRead(RunDirectory, domid) is { } record)
+            (record with { Devices = [.. record.Devices, type + "/" + Id(devid)] }).Write(RunDirectory, domid);
+        return devid;
     }
 
     /// <summary>
@@ -163,12 +168,12 @@ public sealed partial class DomainToolstack
     /// readable by the guest (so it cannot rename itself), with the guest's own directories
     /// (device, control, data, drivers, feature, attr, error) owned by the guest.
     /// </summary>
-    private async Task WriteDomainEntriesAsync(ushort domid, string name, DomainConfig config)
+    private async Task WriteDomainEntriesAsync(ushort domid, string name, uint memoryPages)
     {
         string home = XsPath.DomainPath(domid);
         XsPermission[] readOnly = [new(0, XsAccess.None), new(domid, XsAccess.Read)];
         XsPermission[] guestOwned = [new(domid, XsAccess.None)];
-        string kib = ((ulong)config.MemoryPages * (GuestMemory.PageSize / 1024)).ToString(CultureInfo.InvariantCulture);
+        string kib = ((ulong)memoryPages * (GuestMemory.PageSize / 1024)).ToString(CultureInfo.InvariantCulture);
         await InTransactionAsync(async tx =>
         {
             await XenStore.MkdirAsync(home, tx).ConfigureAwait(false);

@@ -104,6 +104,7 @@ public sealed partial class DomainToolstack
         }
         await TryRmAsync(home).ConfigureAwait(false);
         _ = Host.DestroyDomain(domid);
+        TryDelete(DomainRecord.PathFor(RunDirectory, domid));
     }
 
     private async Task CloseDeviceAsync(ushort domid, string type, uint devid)

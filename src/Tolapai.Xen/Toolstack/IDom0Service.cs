@@ -52,6 +52,13 @@ public sealed record Dom0Options
     /// </summary>
     public TimeSpan? HeartbeatTimeout { get; init; }
 
+    /// <summary>
+    /// On a stale run directory (its dom0 died), how long the guests that outlived it have to
+    /// notice and suspend; those that did are rebuilt on the new host and resumed (their
+    /// requests resubmitted), the rest are killed. <see cref="TimeSpan.Zero"/>: kill them all.
+    /// </summary>
+    public TimeSpan AdoptTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long guests have to power off when the dom0 stops before they are killed.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(5);
 

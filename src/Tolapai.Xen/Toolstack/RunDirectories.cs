@@ -68,7 +68,7 @@ public static class RunDirectories
     {
         yield return Path.Combine(runDirectory, Host.RegionFileName);
         yield return Path.Combine(runDirectory, Host.RegionFileName + ".new");
-        foreach (string pattern in new[] { "dom*.mem", "dom*.log" })
+        foreach (string pattern in new[] { "dom*.mem", "dom*.log", "dom*.cfg", "dom*.migrate.lock" })
         {
             if (!Directory.Exists(runDirectory))
                 yield break;

@@ -50,7 +50,7 @@ internal static class GuestCipher
         {
             uint first = domain.Memory.FirstDataFrame;
             var pages = new GuestPageAllocator(domain.Memory, first, domain.StartInfo.XenStoreFrame - first);
-            await using IxpFrontend front = await IxpFrontend.ConnectAsync(domain.Host, pages, domain.XenStore, devid: 0,
+            await using IxpFrontend front = await IxpFrontend.ConnectAsync(domain, pages, devid: 0,
                 new IxpFrontendOptions { Persistent = true }).WaitAsync(cancellationToken).ConfigureAwait(false);
             using IxpCyInstance cy = front.CreateCyInstance(0, CompletionMode.Interrupt);
             Check(cy, cy.InitSession(new SymSessionSetupData(alg, direction, key), null, out CySymSession? session), "init session");

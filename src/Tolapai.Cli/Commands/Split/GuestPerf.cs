@@ -44,7 +44,7 @@ internal static class GuestPerf
         IxpFrontend front;
         try
         {
-            front = await IxpFrontend.ConnectAsync(domain.Host, pages, domain.XenStore, devid: 0,
+            front = await IxpFrontend.ConnectAsync(domain, pages, devid: 0,
                 new IxpFrontendOptions { RingPageOrder = ringPageOrder, Persistent = true }).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Ixp.IxpException or TimeoutException or IOException)

@@ -1,0 +1,341 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tolapai.Xen.Hypervisor;
+using Tolapai.Xen.Memory;
+using Tolapai.Xen.XenStore;
+
+namespace Tolapai.Xen.Toolstack;
+
+/// <summary>
+/// Suspend, resume and migration (<c>xl migrate</c>, libxl's save/restore through a socket; here
+/// the "socket" is the two hosts' memory files, which this process maps both of).
+/// </summary>
+public sealed partial class DomainToolstack
+{
+    /// <summary>The lock a migration of <paramref name="domid"/> holds on its source host.</summary>
+    public static string MigrationLockPath(string runDirectory, ushort domid) =>
+        Path.Combine(runDirectory, string.Create(CultureInfo.InvariantCulture, $"dom{domid}.migrate.lock"));
+
+    /// <summary>
+    /// <c>xl migrate &lt;domid&gt; --to &lt;run-dir&gt;</c>: opens the destination's toolstack (its dom0
+    /// must run) and moves the guest there (<see cref="MigrateAsync(ushort, DomainToolstack, MigrationOptions?, CancellationToken)"/>).
+    /// </summary>
+    public async Task<MigrationResult> MigrateAsync(ushort domid, string destinationRunDirectory, MigrationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(destinationRunDirectory);
+        CheckGuestDomId(domid);
+        CheckMigratable(domid);
+        string destination = Path.GetFullPath(destinationRunDirectory);
+        if (SameDirectory(destination, RunDirectory))
+            throw new ToolstackException($"domain {domid} is already on {RunDirectory}", isUsageError: true);
+        await using DomainToolstack to = await OpenAsync(destination, cancellationToken).ConfigureAwait(false);
+        return await MigrateAsync(domid, to, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Moves guest <paramref name="domid"/> to <paramref name="destination"/>'s host: (live only:
+    /// pre-copy rounds of its memory while it runs, each copying the pages its dirty log marked);
+    /// <c>control/shutdown = suspend</c> and a wait for the guest to quiesce its devices and
+    /// suspend; the final copy; the domain built on the destination (same memory, name and
+    /// devices, a new xenstore channel) and a <see cref="ResumeTicket"/> for the guest; the wait
+    /// for the guest to run there; and the source's copy of the domain released (its process is
+    /// not touched). Any failure before the guest took the ticket undoes the destination's part
+    /// and resumes the guest on the source.
+    /// </summary>
+    public async Task<MigrationResult> MigrateAsync(ushort domid, DomainToolstack destination, MigrationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        CheckGuestDomId(domid);
+        MigrationOptions o = options ?? new MigrationOptions();
+        if (SameDirectory(destination.RunDirectory, RunDirectory))
+            throw new ToolstackException($"domain {domid} is already on {RunDirectory}", isUsageError: true);
+        CheckMigratable(domid);
+        if (!RunDirectories.IsDom0Running(destination.RunDirectory))
+            throw new ToolstackException($"no dom0 running on {destination.RunDirectory}");
+        using FileLock migrating = FileLock.TryAcquire(MigrationLockPath(RunDirectory, domid))
+            ?? throw new ToolstackException($"a migration of domain {domid} is already running");
+        DomainInfo info = CheckMigratable(domid); // again under the lock: a migration that just ended released it
+        string home = XsPath.DomainPath(domid);
+        string name = await TryReadAsync(home + "/name").ConfigureAwait(false) ?? throw new ToolstackException($"domain {domid} has no name in XenStore");
+        if (await TryReadAsync(home + "/control/feature-suspend").ConfigureAwait(false) != "1")
+            throw new ToolstackException($"domain {domid} cannot suspend (its guest did not write control/feature-suspend)");
+        if (await destination.FindByNameAsync(name).ConfigureAwait(false) is ushort clash)
+            throw new ToolstackException($"a domain named '{name}' already exists on {destination.RunDirectory} (domid {clash})");
+        IReadOnlyList<string> devices = await DeviceTypesAsync(domid).ConfigureAwait(false);
+        var incoming = IncomingDomain.From(info, name, devices);
+
+        long started = Stopwatch.GetTimestamp();
+        (ushort newId, _) = await destination.ReserveIncomingAsync(incoming, cancellationToken).ConfigureAwait(false);
+        o.Log?.Invoke($"domain {domid} → {destination.RunDirectory} as domain {newId}");
+        bool suspended = false, handedOver = false;
+        int rounds = 0;
+        long sent = 0, final = 0, suspendAt = 0;
+        try
+        {
+            GuestMemory source = Host.MapGuestMemory(domid) ?? throw new ToolstackException($"the memory of domain {domid} is gone (it died)");
+            GuestMemory target = destination.Host.MapGuestMemory(newId) ?? throw new ToolstackException($"the new domain {newId} on {destination.RunDirectory} is gone");
+            if (o.Live)
+            {
+                sent += CopyPages(source, target, everyPage: true);
+                rounds = 1;
+                o.Log?.Invoke($"round 1: {sent} pages");
+                while (rounds < o.MaxRounds)
+                {
+                    uint dirty = source.CountDirty();
+                    if (dirty <= o.StopAtDirtyPages)
+                        break;
+                    long n = CopyPages(source, target, everyPage: false);
+                    sent += n;
+                    rounds++;
+                    o.Log?.Invoke($"round {rounds}: {n} pages");
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+
+            suspendAt = Stopwatch.GetTimestamp();
+            await SuspendLockedAsync(domid, info, o.SuspendTimeout, cancellationToken).ConfigureAwait(false);
+            suspended = true;
+            final = CopyPages(source, target, everyPage: !o.Live);
+            sent += final;
+            o.Log?.Invoke($"suspended; final copy: {final} pages");
+            ResumeTicket ticket = await destination.CompleteIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
+            CheckAlive(domid, info);
+            ticket.WriteTo(RunDirectory, info.Pid, info.StartTime);
+            handedOver = true;
+            await destination.WaitForResumeAsync(newId, info, o.ResumeTimeout, cancellationToken).ConfigureAwait(false);
+            TimeSpan downtime = Stopwatch.GetElapsedTime(suspendAt);
+            o.Log?.Invoke($"running on {destination.RunDirectory} as domain {newId} after {downtime.TotalMilliseconds:F1} ms down");
+            using (await LockAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await TeardownLockedAsync(domid).ConfigureAwait(false);
+            }
+            return new MigrationResult(domid, newId, o.Live, rounds, sent, final, downtime, Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception e) when (!handedOver)
+        {
+            o.Log?.Invoke($"migration failed ({e.Message}); domain {domid} stays on {RunDirectory}");
+            await destination.AbandonIncomingAsync(newId).ConfigureAwait(false);
+            if (suspended && ProcessIdentity.IsAlive(info.Pid, info.StartTime))
+                ResumeInPlace(domid, info);
+            throw e is ToolstackException ? e : new ToolstackException($"migrating domain {domid} to {destination.RunDirectory}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Asks guest <paramref name="domid"/> to suspend (<c>control/shutdown = suspend</c>) and waits
+    /// until it has (its devices quiesced, what it had in flight kept to resubmit). It stays
+    /// suspended until <see cref="ResumeAsync"/> (or a migration) resumes it.
+    /// </summary>
+    public async Task SuspendAsync(ushort domid, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        CheckGuestDomId(domid);
+        DomainInfo info = CheckMigratable(domid);
+        if (await TryReadAsync(XsPath.DomainPath(domid) + "/control/feature-suspend").ConfigureAwait(false) != "1")
+            throw new ToolstackException($"domain {domid} cannot suspend (its guest did not write control/feature-suspend)");
+        await SuspendLockedAsync(domid, info, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Resumes a suspended guest where it is (a cancelled suspend: same domain, same devices,
+    /// which reconnect and resubmit) and waits up to <paramref name="timeout"/> until it runs again.
+    /// </summary>
+    public async Task ResumeAsync(ushort domid, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        CheckGuestDomId(domid);
+        DomainInfo info = CheckMigratable(domid);
+        if (info.Shutdown != ShutdownReason.Suspend)
+            throw new ToolstackException($"domain {domid} is not suspended");
+        await TryRmAsync(XsPath.DomainPath(domid) + "/control/feature-suspend").ConfigureAwait(false);
+        ResumeInPlace(domid, info);
+        await WaitForResumeAsync(domid, info, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void ResumeInPlace(ushort domid, DomainInfo info)
+    {
+        _ = Host.ClearShutdown(domid);
+        new ResumeTicket(RunDirectory, domid, info.Generation, info.Pages - 1, 0, InPlace: true).WriteTo(RunDirectory, info.Pid, info.StartTime);
+    }
+
+    /// <summary>
+    /// Rebuilds, on this host, a guest whose dom0 died (see <see cref="Dom0Host"/>): the same
+    /// domid, memory copied from its old file, home and devices from its <see cref="DomainRecord"/>,
+    /// and a ticket in this run directory for the guest waiting there.
+    /// </summary>
+    internal async Task<ushort> AdoptAsync(IncomingDomain guest, string oldMemoryFile, CancellationToken cancellationToken)
+    {
+        (ushort id, _) = await ReserveIncomingAsync(guest, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            GuestMemory target = Host.MapGuestMemory(id) ?? throw new ToolstackException($"the memory of adopted domain {id} is gone");
+            using (SharedFile old = SharedFile.Open(oldMemoryFile, GuestMemory.FileLength(guest.Pages)))
+            {
+                old.Slice(0, checked((int)((long)guest.Pages << GuestMemory.PageShift))).CopyTo(target.PageRange(0, guest.Pages));
+            }
+            ResumeTicket ticket = await CompleteIncomingAsync(id, guest, cancellationToken).ConfigureAwait(false);
+            ticket.WriteTo(RunDirectory, guest.Pid, guest.StartTime);
+            return id;
+        }
+        catch
+        {
+            await AbandonIncomingAsync(id).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Claims a domain slot for an incoming guest (its process, its sizes) with a zeroed memory file.</summary>
+    internal async Task<(ushort DomId, uint Generation)> ReserveIncomingAsync(IncomingDomain guest, CancellationToken cancellationToken)
+    {
+        using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
+        if (guest.GrantFrames == 0 || (ulong)guest.GrantFrames * 512 > Host.MaxGrantEntries)
+            throw new ToolstackException($"the guest's {guest.GrantFrames} grant frames do not fit this host (at most {Host.MaxGrantEntries / 512})");
+        ushort id = guest.WantedDomId ?? await NextFreeDomIdAsync().ConfigureAwait(false);
+        XenError created = Host.CreateDomain(id, guest.Pages, guest.GrantFrames, guest.Pid);
+        if (created != XenError.Ok)
+            throw new ToolstackException($"cannot create domain {id} on {RunDirectory}: {created}");
+        DomainInfo info = Host.Lookup(id)!.Value;
+        if (info.StartTime != guest.StartTime)
+        {
+            _ = Host.DestroyDomain(id);
+            throw new ToolstackException($"the guest process {guest.Pid} is gone");
+        }
+        return (id, info.Generation);
+    }
+
+    /// <summary>Finishes an incoming domain once its memory is in place: xenstore page cleared, a new xenstore channel, home, devices, introduction, record.</summary>
+    internal async Task<ResumeTicket> CompleteIncomingAsync(ushort id, IncomingDomain guest, CancellationToken cancellationToken)
+    {
+        using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
+        if (Host.Lookup(id) is not { State: DomainState.Running } info || info.Pid != guest.Pid || info.StartTime != guest.StartTime)
+            throw new ToolstackException($"the incoming domain {id} on {RunDirectory} is gone");
+        GuestMemory memory = Host.MapGuestMemory(id) ?? throw new ToolstackException($"the memory of incoming domain {id} is gone");
+        memory.Page(guest.StoreFrame).Clear(); // a fresh ring for the new xenstored, as libxl clears the store page on restore
+        XenError alloc = Host.AllocUnbound(id, 0, out uint port);
+        if (alloc != XenError.Ok)
+            throw new ToolstackException($"cannot allocate the xenstore event channel of domain {id}: {alloc}");
+        await WriteDomainEntriesAsync(id, guest.Name, guest.Pages).ConfigureAwait(false);
+        List<string> devices = [];
+        foreach (string type in guest.DeviceTypes)
+            devices.Add(type + "/" + Id(await AddDeviceLockedAsync(id, type).ConfigureAwait(false)));
+        await XenStore.IntroduceAsync(id, guest.StoreFrame, port).ConfigureAwait(false);
+        new DomainRecord(guest.Name, devices).Write(RunDirectory, id);
+        return new ResumeTicket(RunDirectory, id, info.Generation, guest.StoreFrame, port);
+    }
+
+    /// <summary>Takes an incoming domain that will not run here down again (never its process); errors are swallowed: the reaper finishes what this cannot.</summary>
+    internal async Task AbandonIncomingAsync(ushort id)
+    {
+        try
+        {
+            using FileLock toolstackLock = await LockAsync(CancellationToken.None).ConfigureAwait(false);
+            await TeardownLockedAsync(id).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ToolstackException or XenStoreException or IOException or ObjectDisposedException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            // A destination that died: its next dom0 finds the slot stale.
+            _ = Host.DestroyDomain(id);
+        }
+    }
+
+    /// <summary>Waits until the guest, resumed here, has written <c>control/feature-suspend</c> again (its last step after its devices reconnected).</summary>
+    internal async Task WaitForResumeAsync(ushort id, DomainInfo guest, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        string key = XsPath.DomainPath(id) + "/control/feature-suspend";
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (await TryReadAsync(key).ConfigureAwait(false) != "1")
+        {
+            if (!ProcessIdentity.IsAlive(guest.Pid, guest.StartTime))
+                throw new ToolstackException($"the guest (pid {guest.Pid}) died while resuming on {RunDirectory}");
+            if (Environment.TickCount64 > deadline)
+                throw new ToolstackException($"the guest did not resume on {RunDirectory} within {timeout.TotalSeconds:F0} s");
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SuspendLockedAsync(ushort domid, DomainInfo info, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (Host.Lookup(domid) is { Shutdown: ShutdownReason.Suspend })
+            return; // already suspended (a migration that failed after its suspend, retried)
+        await XenStore.WriteAsync(XsPath.DomainPath(domid) + "/control/shutdown", "suspend").ConfigureAwait(false);
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (Host.Lookup(domid) is not { Shutdown: ShutdownReason.Suspend })
+        {
+            CheckAlive(domid, info);
+            if (Environment.TickCount64 > deadline)
+            {
+                await XenStore.WriteAsync(XsPath.DomainPath(domid) + "/control/shutdown", "").ConfigureAwait(false);
+                throw new ToolstackException($"domain {domid} did not suspend within {timeout.TotalSeconds:F0} s");
+            }
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void CheckAlive(ushort domid, DomainInfo info)
+    {
+        if (Host.Lookup(domid) is not { State: DomainState.Running } now || now.Generation != info.Generation || !ProcessIdentity.IsAlive(info.Pid, info.StartTime))
+            throw new ToolstackException($"domain {domid} died during the migration");
+    }
+
+    private DomainInfo CheckMigratable(ushort domid) =>
+        Host.Lookup(domid) is { State: DomainState.Running } info && ProcessIdentity.IsAlive(info.Pid, info.StartTime)
+            ? info
+            : throw new ToolstackException($"domain {domid} does not exist on {RunDirectory}");
+
+    /// <summary>The guest's devices of known types, as types in devid order (what the destination recreates).</summary>
+    private async Task<IReadOnlyList<string>> DeviceTypesAsync(ushort domid)
+    {
+        List<string> types = [];
+        string home = XsPath.DomainPath(domid);
+        foreach (string type in (await TryDirectoryAsync(home + "/device").ConfigureAwait(false)).Where(SupportedDeviceTypes.Contains))
+        {
+            int count = (await TryDirectoryAsync(home + "/device/" + type).ConfigureAwait(false)).Count(d => d.Length > 0 && d.All(char.IsAsciiDigit));
+            for (int i = 0; i < count; i++)
+                types.Add(type);
+        }
+        return types;
+    }
+
+    /// <summary>Copies the pages the dirty log marked (clearing each mark before its copy), or every page; returns how many.</summary>
+    private static long CopyPages(GuestMemory source, GuestMemory target, bool everyPage)
+    {
+        long n = 0;
+        for (uint f = 0; f < source.Pages; f++)
+        {
+            // Take the mark first: a write after this point marks the page again for the next round.
+            if (source.TakeDirty(f) | everyPage)
+            {
+                source.Page(f).CopyTo(target.Page(f));
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private static bool SameDirectory(string a, string b)
+    {
+        static string Real(string p)
+        {
+            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
+            try
+            {
+                return Directory.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
+            }
+            catch (IOException)
+            {
+                return full;
+            }
+        }
+        return string.Equals(Real(a), Real(b), StringComparison.Ordinal);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+            // Gone already.
+        }
+    }
+}
