@@ -32,8 +32,10 @@ public static partial class PerfCommand
         SplitPerfOutcome outcome;
         try
         {
-            outcome = await new SplitPerfRun(s.Workload, s.Guests, s.RunDirectory, service, Console.Error, live: !Console.IsErrorRedirected, s.TraceDirectory)
-                .RunAsync(signals.Token).ConfigureAwait(false);
+            SplitPerfRun run = s.Migration is { } plan
+                ? new SplitPerfRun(s.Workload, s.Guests, service!, () => new IxpBackendService(new DeviceOptions { Engines = s.Engines, Coherence = s.Coherence }, new IxpBackendOptions()), plan, Console.Error, live: !Console.IsErrorRedirected)
+                : new SplitPerfRun(s.Workload, s.Guests, s.RunDirectory, service, Console.Error, live: !Console.IsErrorRedirected, s.TraceDirectory);
+            outcome = await run.RunAsync(signals.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
         {
@@ -60,6 +62,19 @@ public static partial class PerfCommand
         Console.Out.WriteLine(copiesPerRequest is double c
             ? string.Create(CultureInfo.InvariantCulture, $"payload copies per request: {c:F3} ({outcome.PayloadBytesCopied} of {outcome.PayloadBytes} payload bytes copied by the backend or the device)")
             : "payload copies per request: not known (the dom0 on --run-dir is another process)");
+
+        MigrationSummary? moved = outcome.Migration is { } m ? MigrationSummary.From(m, outcome.Guests) : null;
+        if (moved is not null)
+        {
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"migrations: {moved.Migrations} {(moved.Live ? "live" : "cold")} (every {outcome.Migration!.Plan.EverySeconds} s between 2 hosts), {moved.Failures.Count} failed; downtime p50 {moved.DowntimeMs.P50:F1} ms, max {moved.DowntimeMs.Max:F1} ms"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"throughput with migrations {moved.WithMbps:F1} Mbit/s, without (first pass, same run) {moved.WithoutMbps:F1} Mbit/s: ratio {moved.ThroughputRatio:F3}"));
+            foreach (string f in moved.Failures)
+            {
+                Console.Out.WriteLine("migration failed: " + f);
+            }
+        }
 
         IReadOnlyList<CipherPerfResult>? native = null;
         if (s.VsNative)
@@ -94,11 +109,23 @@ public static partial class PerfCommand
                 PayloadCopiesPerRequest = copiesPerRequest,
                 Timeline = outcome.Timeline,
                 Native = native,
+                Hosts = moved is null ? null : 2,
+                MigrateEverySeconds = outcome.Migration?.Plan.EverySeconds,
+                Live = moved?.Live,
+                Migrations = moved?.Migrations,
+                MigrationFailures = moved?.Failures,
+                DowntimeMs = moved?.DowntimeMs,
+                MigrationEvents = outcome.Migration?.Events,
+                ThroughputWithMigrationsMbps = moved?.WithMbps,
+                ThroughputWithoutMigrationsMbps = moved?.WithoutMbps,
+                ThroughputRatio = moved?.ThroughputRatio,
+                ReferenceResults = outcome.Migration is { } mo ? Aggregate(mo.Reference) : null,
             };
             await File.WriteAllTextAsync(s.JsonPath, JsonSerializer.Serialize(json, JsonOptions)).ConfigureAwait(false);
         }
 
-        bool ok = rows.All(r => r.Verified) && outcome.Guests.All(g => g.Lost == 0 && g.Duplicates == 0) && (native?.All(r => r.Verified) ?? true);
+        bool ok = rows.All(r => r.Verified) && outcome.Guests.All(g => g.Lost == 0 && g.Duplicates == 0) && (native?.All(r => r.Verified) ?? true)
+            && (outcome.Migration is null || (outcome.Migration.Failures.Count == 0 && outcome.Migration.Reference.All(g => g.Lost == 0 && g.Duplicates == 0 && g.Report.Results.All(r => r.Verified))));
         if (!ok)
         {
             Console.Error.WriteLine("tolapai: perf: some operations failed, were lost or duplicated, or differed from the reference cipher");
@@ -161,7 +188,38 @@ public static partial class PerfCommand
         }
     }
 
-    internal sealed record SplitSettings(PerfWorkloadOptions Workload, int Guests, string? RunDirectory, int Engines, CoherenceMode Coherence, bool VsNative, string? JsonPath, string? TraceDirectory);
+    internal sealed record SplitSettings(PerfWorkloadOptions Workload, int Guests, string? RunDirectory, int Engines, CoherenceMode Coherence, bool VsNative, string? JsonPath, string? TraceDirectory)
+    {
+        /// <summary>--hosts 2 --migrate-every S [--live].</summary>
+        public MigrationPlan? Migration { get; init; }
+    }
+
+    /// <summary>Downtime percentiles in milliseconds.</summary>
+    internal sealed record DowntimeJson(
+        [property: JsonPropertyName("p50")] double P50,
+        [property: JsonPropertyName("max")] double Max);
+
+    /// <summary>What the table and JSON say of a migrating run.</summary>
+    internal sealed record MigrationSummary(bool Live, int Migrations, IReadOnlyList<string> Failures, DowntimeJson DowntimeMs, double WithMbps, double WithoutMbps, double ThroughputRatio)
+    {
+        public static MigrationSummary From(MigrationOutcome m, IReadOnlyList<GuestPerfResult> with)
+        {
+            double[] downtimes = [.. m.Events.Select(e => e.DowntimeMs).Order()];
+            double p50 = downtimes.Length == 0 ? 0 : downtimes[(downtimes.Length - 1) / 2];
+            double withMbps = Mbps(with);
+            double withoutMbps = Mbps(m.Reference);
+            return new MigrationSummary(m.Plan.Live, m.Events.Count, m.Failures, new DowntimeJson(p50, downtimes.Length == 0 ? 0 : downtimes[^1]),
+                withMbps, withoutMbps, withoutMbps > 0 ? withMbps / withoutMbps : 0);
+        }
+
+        /// <summary>Payload bits over the measured seconds, per guest, summed over guests.</summary>
+        private static double Mbps(IReadOnlyList<GuestPerfResult> guests) =>
+            guests.Sum(g =>
+            {
+                double seconds = g.Report.Results.Sum(r => r.Seconds);
+                return seconds > 0 ? g.Report.Results.Sum(r => (double)r.Ops * r.Size * 8) / seconds / 1e6 : 0;
+            });
+    }
 
     private sealed record GuestJson(
         [property: JsonPropertyName("domid")] int DomId,
@@ -221,5 +279,49 @@ public static partial class PerfCommand
 
         [JsonPropertyName("timeline")]
         public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];
+
+        [JsonPropertyName("hosts")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public int? Hosts { get; init; }
+
+        [JsonPropertyName("migrateEverySeconds")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public double? MigrateEverySeconds { get; init; }
+
+        [JsonPropertyName("live")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public bool? Live { get; init; }
+
+        [JsonPropertyName("migrations")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public int? Migrations { get; init; }
+
+        [JsonPropertyName("migrationFailures")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public IReadOnlyList<string>? MigrationFailures { get; init; }
+
+        [JsonPropertyName("downtimeMs")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public DowntimeJson? DowntimeMs { get; init; }
+
+        [JsonPropertyName("migrationEvents")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public IReadOnlyList<MigrationEvent>? MigrationEvents { get; init; }
+
+        [JsonPropertyName("throughputWithMigrationsMbps")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public double? ThroughputWithMigrationsMbps { get; init; }
+
+        [JsonPropertyName("throughputWithoutMigrationsMbps")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public double? ThroughputWithoutMigrationsMbps { get; init; }
+
+        [JsonPropertyName("throughputRatio")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public double? ThroughputRatio { get; init; }
+
+        [JsonPropertyName("referenceResults")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public IReadOnlyList<CipherPerfResult>? ReferenceResults { get; init; }
     }
 }

@@ -24,6 +24,7 @@ public static partial class PerfCommand
     /// <summary>The usage text of <c>tolapai perf</c>.</summary>
     public const string Usage = """
         usage: tolapai perf [--mode split|native|software] [--guests G] [--run-dir DIR] [--vs-native] [--trace DIR]
+                            [--hosts 2 --migrate-every S [--live]]
                             [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
                             [--engines E] [--ring N] [--coherence strict|fast] [--completion poll|interrupt]
                             [--warmup N] [--seed N] [--json FILE]
@@ -47,6 +48,14 @@ public static partial class PerfCommand
                                embedded one
           --vs-native          split: afterwards run the same sample natively in this process and
                                print split/native per size (the split driver's cost)
+          --hosts 2 --migrate-every S
+                               split: two embedded hosts (two dom0s, two run directories); the
+                               workload runs once without migrations, then again while every
+                               guest is migrated to the other host every S seconds (decimal);
+                               prints migrations, downtime p50/max and the throughput with
+                               migrations over the throughput without (same run)
+          --live               with --migrate-every: live migrations (pre-copy rounds while the
+                               guest runs, then a short stop-and-copy) instead of cold ones
           --alg ALG            des-ecb, des-cbc, 3des-ecb, 3des-cbc (default), 3des-ctr
           --decrypt            decrypt sessions instead of encrypt
           --sizes LIST         packet sizes in bytes (default 64,128,256,512,1024,2048,4096)
@@ -61,7 +70,8 @@ public static partial class PerfCommand
           --warmup N           unmeasured operations before each size (default 2000)
           --seed N             seed of keys, IVs and data (default 1)
           --json FILE          also write the figures as JSON (mode, guests, per size, per guest
-                               lost and duplicates, payloadCopiesPerRequest)
+                               lost and duplicates, payloadCopiesPerRequest; with migrations:
+                               migrations, downtimeMs {p50, max}, migrationEvents, throughputRatio)
           --trace DIR          split: EventPipe traces of dom0 and every guest for the whole run,
                                DIR/dom0.nettrace, DIR/dom<N>.nettrace ('tolapai trace report')
 
@@ -69,8 +79,8 @@ public static partial class PerfCommand
         """;
 
     private static readonly OptionParser Parser = new(
-        flags: [.. PerfWorkloadOptions.Flags, "vs-native"],
-        valued: [.. PerfWorkloadOptions.Valued, "mode", "guests", "run-dir", "engines", "ring", "coherence", "json", "trace"]);
+        flags: [.. PerfWorkloadOptions.Flags, "vs-native", "live"],
+        valued: [.. PerfWorkloadOptions.Valued, "mode", "guests", "run-dir", "engines", "ring", "coherence", "json", "trace", "hosts", "migrate-every"]);
 
     private const string TableHeader = " responses    size   cycles/op      Mbit/s       ops/s     p50 ns     p99 ns   p99.9 ns     max ns  retries  verified";
 
@@ -119,10 +129,13 @@ public static partial class PerfCommand
             throw new CommandLineException($"--json '{jsonPath}': directory '{jsonDir}' does not exist");
         }
 
-        if (mode != "split" && (o.Get("guests") is not null || o.Get("run-dir") is not null || o.Has("vs-native") || o.Get("trace") is not null))
+        if (mode != "split" && (o.Get("guests") is not null || o.Get("run-dir") is not null || o.Has("vs-native") || o.Get("trace") is not null
+            || o.Get("hosts") is not null || o.Get("migrate-every") is not null || o.Has("live")))
         {
-            throw new CommandLineException("--guests, --run-dir, --vs-native and --trace go with --mode split");
+            throw new CommandLineException("--guests, --run-dir, --vs-native, --trace, --hosts, --migrate-every and --live go with --mode split");
         }
+
+        Split.MigrationPlan? migration = ParseMigration(o);
 
         string? trace = o.Get("trace");
         if (trace is not null && (trace.Length == 0 || File.Exists(trace)))
@@ -139,7 +152,12 @@ public static partial class PerfCommand
                 throw new CommandLineException("--engines and --coherence describe an embedded dom0; a running one (--run-dir) was started with its own");
             }
 
-            var split = new SplitSettings(workload, guests, runDir, engines, coherence, o.Has("vs-native"), jsonPath, trace is null ? null : Path.GetFullPath(trace));
+            if (migration is not null && (runDir is not null || trace is not null))
+            {
+                throw new CommandLineException("--hosts 2 embeds both dom0s: it does not go with --run-dir or --trace");
+            }
+
+            var split = new SplitSettings(workload, guests, runDir, engines, coherence, o.Has("vs-native"), jsonPath, trace is null ? null : Path.GetFullPath(trace)) { Migration = migration };
             return ToolstackCommandSupport.Run(() => RunSplitAsync(split));
         }
 
@@ -237,6 +255,36 @@ public static partial class PerfCommand
 
             return ok ? ExitCodes.Success : ExitCodes.Failure;
         }
+    }
+
+    /// <summary>--hosts / --migrate-every / --live: null without migrations.</summary>
+    private static Split.MigrationPlan? ParseMigration(ParsedOptions o)
+    {
+        string? hosts = o.Get("hosts");
+        string? every = o.Get("migrate-every");
+        if (hosts is null && every is null)
+        {
+            return o.Has("live") ? throw new CommandLineException("--live goes with --migrate-every S (live migrations)") : null;
+        }
+
+        if (hosts is not "2")
+        {
+            throw new CommandLineException(hosts is null
+                ? "--migrate-every moves guests between two hosts: add --hosts 2"
+                : $"--hosts '{hosts}': only 2 hosts are supported (a guest moves between them)");
+        }
+
+        if (every is null)
+        {
+            throw new CommandLineException("--hosts 2 needs --migrate-every S (seconds between migrations)");
+        }
+
+        if (!double.TryParse(every, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds) || seconds < 0.05 || seconds > 3600)
+        {
+            throw new CommandLineException($"--migrate-every '{every}' is not a number of seconds in 0.05..3600");
+        }
+
+        return new Split.MigrationPlan(seconds, o.Has("live"));
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };

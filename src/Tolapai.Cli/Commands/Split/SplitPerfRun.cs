@@ -5,6 +5,7 @@ using Tolapai.Cli.Commands.Perf;
 using Tolapai.Cpa.Sample;
 using Tolapai.Ixp.Backend;
 using Tolapai.Tracing;
+using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.Toolstack;
 
 namespace Tolapai.Cli.Commands.Split;
@@ -15,7 +16,34 @@ namespace Tolapai.Cli.Commands.Split;
 /// <param name="PayloadBytes">Payload bytes the backend served.</param>
 /// <param name="RunDirectory">Where the host was.</param>
 /// <param name="Timeline">Throughput over the run: when (seconds since the guests started) each guest finished a packet size, and that size's Mbit/s.</param>
-public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, long? PayloadBytesCopied, long PayloadBytes, string RunDirectory, IReadOnlyList<TimelinePoint> Timeline);
+public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, long? PayloadBytesCopied, long PayloadBytes, string RunDirectory, IReadOnlyList<TimelinePoint> Timeline)
+{
+    /// <summary>With <c>--hosts 2 --migrate-every</c>: the migrations and the pass without them.</summary>
+    public MigrationOutcome? Migration { get; init; }
+}
+
+/// <summary>How <c>perf --hosts 2 --migrate-every S [--live]</c> moves the guests.</summary>
+/// <param name="EverySeconds">Seconds between migrations of each guest.</param>
+/// <param name="Live">Pre-copy (live) or cold migrations.</param>
+public sealed record MigrationPlan(double EverySeconds, bool Live);
+
+/// <summary>One migration during a run.</summary>
+public sealed record MigrationEvent(
+    [property: System.Text.Json.Serialization.JsonPropertyName("seconds")] double Seconds,
+    [property: System.Text.Json.Serialization.JsonPropertyName("downtimeMs")] double DowntimeMs,
+    [property: System.Text.Json.Serialization.JsonPropertyName("domid")] int DomId,
+    [property: System.Text.Json.Serialization.JsonPropertyName("toHost")] int ToHost,
+    [property: System.Text.Json.Serialization.JsonPropertyName("live")] bool Live,
+    [property: System.Text.Json.Serialization.JsonPropertyName("rounds")] int Rounds,
+    [property: System.Text.Json.Serialization.JsonPropertyName("pagesSent")] long PagesSent,
+    [property: System.Text.Json.Serialization.JsonPropertyName("finalPages")] long FinalPages);
+
+/// <summary>The migrations of a run and the same workload without them, run first on the same host.</summary>
+/// <param name="Plan">What was asked.</param>
+/// <param name="Events">Each migration that happened.</param>
+/// <param name="Failures">Migrations that failed (each with its reason).</param>
+/// <param name="Reference">The guests' results of the pass without migrations.</param>
+public sealed record MigrationOutcome(MigrationPlan Plan, IReadOnlyList<MigrationEvent> Events, IReadOnlyList<string> Failures, IReadOnlyList<GuestPerfResult> Reference);
 
 /// <summary>One point of a run's throughput over time.</summary>
 /// <param name="Seconds">Seconds since the guests started.</param>
@@ -45,6 +73,19 @@ internal sealed class SplitPerfRun
     private readonly bool _live;
     private readonly string? _traceDirectory;
     private readonly List<TimelinePoint> _timeline = [];
+    private readonly MigrationPlan? _migration;
+    private readonly Func<IxpBackendService>? _secondService;
+    private readonly List<MigrationEvent> _events = [];
+    private readonly List<string> _migrationFailures = [];
+    private Stopwatch _clock = Stopwatch.StartNew();
+
+    /// <summary>A run that moves every guest between two embedded hosts every <see cref="MigrationPlan.EverySeconds"/>; <paramref name="secondService"/> makes the second host's backend.</summary>
+    public SplitPerfRun(PerfWorkloadOptions workload, int guests, IxpBackendService service, Func<IxpBackendService> secondService, MigrationPlan migration, TextWriter progress, bool live)
+        : this(workload, guests, null, service, progress, live)
+    {
+        _migration = migration;
+        _secondService = secondService;
+    }
 
     public SplitPerfRun(PerfWorkloadOptions workload, int guests, string? runDirectory, IxpBackendService? service, TextWriter progress, bool live, string? traceDirectory = null)
     {
@@ -68,6 +109,11 @@ internal sealed class SplitPerfRun
 
     public async Task<SplitPerfOutcome> RunAsync(CancellationToken cancellationToken)
     {
+        if (_migration is not null)
+        {
+            return await RunMigratingAsync(_migration, cancellationToken).ConfigureAwait(false);
+        }
+
         await using SplitHost host = await SplitHost.StartAsync(_runDirectory, _service, cancellationToken).ConfigureAwait(false);
         var created = new List<(CreatedDomain Domain, string Result)>();
         try
@@ -92,6 +138,7 @@ internal sealed class SplitPerfRun
                 tracing = TraceCollector.CollectAsync(targets, TimeSpan.FromHours(1), _traceDirectory, cancellationToken: traceStop.Token);
             }
 
+            _clock = Stopwatch.StartNew();
             await WatchAsync(created, cancellationToken).ConfigureAwait(false);
             if (tracing is not null)
             {
@@ -126,6 +173,143 @@ internal sealed class SplitPerfRun
         }
     }
 
+    /// <summary>
+    /// Two embedded hosts; the workload once on the first without migrations (the reference),
+    /// then again with every guest moved to the other host every S seconds.
+    /// </summary>
+    private async Task<SplitPerfOutcome> RunMigratingAsync(MigrationPlan plan, CancellationToken cancellationToken)
+    {
+        await using SplitHost a = await SplitHost.StartAsync(null, _service, cancellationToken).ConfigureAwait(false);
+        await using SplitHost b = await SplitHost.StartAsync(null, _secondService!(), cancellationToken).ConfigureAwait(false);
+        _progress.WriteLine($"hosts: {a.RunDirectory}, {b.RunDirectory}; first without migrations, then with a {(plan.Live ? "live" : "cold")} migration of each guest every {plan.EverySeconds.ToString(CultureInfo.InvariantCulture)} s");
+        _progress.Flush();
+        List<GuestPerfResult> reference = await RunPassAsync(a, null, "reference", cancellationToken).ConfigureAwait(false);
+        _timeline.Clear();
+        List<GuestPerfResult> results = await RunPassAsync(a, b, "migrating", cancellationToken).ConfigureAwait(false);
+        long? copied = null;
+        if (a.Service?.Backend is { } ba && b.Service?.Backend is { } bb)
+        {
+            copied = ba.PayloadBytesCopied + bb.PayloadBytesCopied + (a.Service.Device?.QueryCounters().BounceBytes ?? 0) + (b.Service.Device?.QueryCounters().BounceBytes ?? 0);
+        }
+
+        long payload = results.Concat(reference).Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
+        return new SplitPerfOutcome(results, copied, payload, a.RunDirectory, _timeline)
+        {
+            Migration = new MigrationOutcome(plan, [.. _events], [.. _migrationFailures], reference),
+        };
+    }
+
+    private sealed class Moving(CreatedDomain domain, string result)
+    {
+        public CreatedDomain Domain { get; } = domain;
+
+        public string Result { get; } = result;
+
+        public int Host { get; set; }
+
+        public ushort DomId { get; set; } = domain.DomId;
+
+        public bool Finished => File.Exists(Result) || ProcessIdentity.StartTime(Domain.Pid) is null;
+    }
+
+    /// <summary>One pass of the workload: guests on <paramref name="a"/>, moved between it and <paramref name="b"/> when given.</summary>
+    private async Task<List<GuestPerfResult>> RunPassAsync(SplitHost a, SplitHost? b, string label, CancellationToken cancellationToken)
+    {
+        var created = new List<(CreatedDomain Domain, string Result)>();
+        try
+        {
+            uint pages = GuestPages(_workload.Sample);
+            for (int g = 0; g < _guests; g++)
+            {
+                string result = Path.Combine(a.RunDirectory, $"perf-{Environment.ProcessId}-{label}-{g}.json");
+                CreatedDomain d = await a.CreateGuestAsync($"perf-{Environment.ProcessId}-{label}-{g}", pages, ["perf", "--result", result, .. _workload.ToArguments()], cancellationToken).ConfigureAwait(false);
+                created.Add((d, result));
+            }
+
+            _clock = Stopwatch.StartNew();
+            using var stopMoving = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            Task moving = b is null ? Task.CompletedTask : MigrateLoopAsync([a, b], [.. created.Select(c => new Moving(c.Domain, c.Result))], stopMoving.Token);
+            try
+            {
+                await WatchAsync(created, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await stopMoving.CancelAsync().ConfigureAwait(false);
+                await moving.ConfigureAwait(false);
+            }
+
+            var results = new List<GuestPerfResult>();
+            foreach ((CreatedDomain d, string result) in created)
+            {
+                if (!File.Exists(result))
+                {
+                    throw new IOException($"guest {d.DomId} ({label}) ended without a result; the end of its console log ({d.LogPath}): {SplitHost.LogTail(d)}");
+                }
+
+                results.Add(JsonSerializer.Deserialize(await File.ReadAllTextAsync(result, cancellationToken).ConfigureAwait(false), GuestPerfJsonContext.Default.GuestPerfResult)
+                    ?? throw new IOException($"guest {d.DomId} wrote an empty result"));
+            }
+
+            return results;
+        }
+        finally
+        {
+            foreach ((_, string result) in created)
+            {
+                File.Delete(result);
+            }
+        }
+    }
+
+    /// <summary>Every <see cref="MigrationPlan.EverySeconds"/>, each guest still running goes to the other host.</summary>
+    private async Task MigrateLoopAsync(SplitHost[] hosts, List<Moving> guests, CancellationToken cancellationToken)
+    {
+        MigrationPlan plan = _migration!;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(plan.EverySeconds), cancellationToken).ConfigureAwait(false);
+                foreach (Moving g in guests)
+                {
+                    if (g.Finished)
+                    {
+                        continue;
+                    }
+
+                    int to = 1 - g.Host;
+                    try
+                    {
+                        MigrationResult r = await hosts[g.Host].Toolstack.MigrateAsync(g.DomId, hosts[to].Toolstack, new MigrationOptions { Live = plan.Live }, CancellationToken.None).ConfigureAwait(false);
+                        g.Host = to;
+                        g.DomId = r.DestinationDomId;
+                        lock (_events)
+                        {
+                            _events.Add(new MigrationEvent(Math.Round(_clock.Elapsed.TotalSeconds, 3), Math.Round(r.Downtime.TotalMilliseconds, 2), r.DestinationDomId, to, r.Live, r.Rounds, r.PagesSent, r.FinalPages));
+                        }
+
+                        Report(string.Create(CultureInfo.InvariantCulture,
+                            $"migrated {g.Domain.Name} to host {to} as dom{r.DestinationDomId}: downtime {r.Downtime.TotalMilliseconds:F1} ms, {r.PagesSent} pages ({r.Rounds} pre-copy rounds) ({_clock.Elapsed.TotalSeconds:F1} s)"), final: false);
+                    }
+                    catch (ToolstackException e)
+                    {
+                        if (!g.Finished)
+                        {
+                            // The guest still runs (on the source: a failed migration resumes it there).
+                            _migrationFailures.Add($"{g.Domain.Name} at {_clock.Elapsed.TotalSeconds:F1} s: {e.Message}");
+                            Report($"migration of {g.Domain.Name} failed: {e.Message}", final: false);
+                        }
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The pass is over.
+        }
+    }
+
     // Follows every guest's console log for its per-size lines until every guest process ended.
     private async Task WatchAsync(List<(CreatedDomain Domain, string Result)> guests, CancellationToken cancellationToken)
     {
@@ -133,7 +317,7 @@ internal sealed class SplitPerfRun
         var sizesDone = new int[guests.Count];
         Task[] exits = guests.Select(g => SplitHost.WaitForExitAsync(g.Domain, cancellationToken)).ToArray();
         int total = _workload.Sample.Sizes.Count;
-        var clock = Stopwatch.StartNew();
+        Stopwatch clock = _clock;
         while (true)
         {
             bool running = false;
