@@ -125,10 +125,15 @@ public sealed class Dom0Process : IAsyncDisposable
     /// ixp backend themselves, so the dom0 runs without its accelerator and backend
     /// (<c>--no-accelerator</c>); the split driver's own tests run the whole thing.
     /// </summary>
-    public static async Task<Dom0Process> StartAsync(string? runDir = null, params string[] extra)
+    public static Task<Dom0Process> StartAsync(string? runDir = null, params string[] extra) => StartCoreAsync(runDir, ["--no-accelerator", .. extra]);
+
+    /// <summary>A dom0 with the accelerator and the ixp backend (for guests that run the cipher sample).</summary>
+    public static Task<Dom0Process> StartWithAcceleratorAsync(string? runDir = null) => StartCoreAsync(runDir, []);
+
+    private static async Task<Dom0Process> StartCoreAsync(string? runDir, string[] extra)
     {
         runDir ??= NewRunDirectory();
-        Process p = Process.Start(Cli.StartInfo(["dom0", "--run-dir", runDir, "--grace-ms", "3000", "--no-accelerator", .. extra], null))!;
+        Process p = Process.Start(Cli.StartInfo(["dom0", "--run-dir", runDir, "--grace-ms", "3000", .. extra], null))!;
         var d = new Dom0Process(runDir, p);
         while (true)
         {

@@ -25,7 +25,7 @@ public static partial class PerfCommand
     public const string Usage = """
         usage: tolapai perf [--mode split|native|software] [--guests G] [--run-dir DIR] [--vs-native] [--trace DIR]
                             [--hosts 2 --migrate-every S [--live]]
-                            [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--depth Q]
+                            [--alg ALG] [--decrypt] [--sizes N,N,...] [--ops N] [--seconds S] [--depth Q]
                             [--engines E] [--ring N] [--coherence strict|fast] [--completion poll|interrupt]
                             [--warmup N] [--seed N] [--json FILE]
 
@@ -60,6 +60,7 @@ public static partial class PerfCommand
           --decrypt            decrypt sessions instead of encrypt
           --sizes LIST         packet sizes in bytes (default 64,128,256,512,1024,2048,4096)
           --ops N              operations per size (default 50000)
+          --seconds S          submit for S seconds per size (decimal) instead, --ops as a cap
           --depth Q            operations in flight per guest (default 256)
           --engines E          device engine threads (default 1)
           --ring N             native: request ring entries, a power of two (default 512)

@@ -109,18 +109,19 @@ public static class CipherPerf
             var histogram = new LatencyHistogram();
             if (options.WarmupOps > 0)
             {
-                Drive(instance, slots, options.WarmupOps, options.StallTimeout, histogram, out _, out _, out _, out _);
+                _ = Drive(instance, slots, options.WarmupOps, 0, options.StallTimeout, histogram, out _, out _, out _, out _);
                 histogram.Clear();
             }
 
             long t0 = Stopwatch.GetTimestamp();
             ulong c0 = CycleClock.Read();
             long duplicatesBefore = slots.Sum(s => Volatile.Read(ref s.Duplicates));
-            Drive(instance, slots, options.Ops, options.StallTimeout, histogram, out long retries, out long failures, out long mismatches, out long lost);
+            long deadline = options.Duration is { } d ? t0 + (long)(d.TotalSeconds * Stopwatch.Frequency) : 0;
+            long total = Drive(instance, slots, options.Ops, deadline, options.StallTimeout, histogram, out long retries, out long failures, out long mismatches, out long lost);
             ulong c1 = CycleClock.Read();
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             double toNs = 1e9 / Stopwatch.Frequency;
-            long done = options.Ops - lost;
+            long done = total - lost;
             long duplicates = slots.Sum(s => Volatile.Read(ref s.Duplicates)) - duplicatesBefore;
             return new CipherPerfResult
             {
@@ -159,7 +160,8 @@ public static class CipherPerf
         }
     }
 
-    private static void Drive(ICySymInstance instance, Slot[] slots, long total, TimeSpan stallTimeout, LatencyHistogram histogram, out long retries, out long failures, out long mismatches, out long lost)
+    /// <summary>Runs <paramref name="total"/> operations (fewer when <paramref name="deadline"/>, a Stopwatch timestamp, passes first: no more are submitted, those in flight complete); returns how many were submitted.</summary>
+    private static long Drive(ICySymInstance instance, Slot[] slots, long total, long deadline, TimeSpan stallTimeout, LatencyHistogram histogram, out long retries, out long failures, out long mismatches, out long lost)
     {
         retries = 0;
         failures = 0;
@@ -173,6 +175,12 @@ public static class CipherPerf
         uint idle = 0;
         while (reaped < total)
         {
+            if (deadline != 0 && submitted < total && Stopwatch.GetTimestamp() > deadline)
+            {
+                total = submitted; // time is up: drain what is in flight
+                continue;
+            }
+
             while (submitted < total && submitted - reaped < depth)
             {
                 Slot s = slots[submitted % depth];
@@ -245,7 +253,7 @@ public static class CipherPerf
                     Volatile.Write(ref slots[i % depth].InFlight, 0);
                 }
 
-                return;
+                return submitted;
             }
             else if ((++idle & 15) == 0)
             {
@@ -258,6 +266,8 @@ public static class CipherPerf
                 Thread.SpinWait(50);
             }
         }
+
+        return submitted;
     }
 
     private static void Check(ICySymInstance instance, CpaStatus status, string what)

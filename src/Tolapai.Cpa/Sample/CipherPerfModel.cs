@@ -17,8 +17,15 @@ public sealed record CipherPerfOptions
     /// <summary>Packet sizes, each run on its own.</summary>
     public IReadOnlyList<int> Sizes { get; init; } = DefaultSizes;
 
-    /// <summary>Operations per packet size.</summary>
+    /// <summary>Operations per packet size (with <see cref="Duration"/>: at most this many).</summary>
     public int Ops { get; init; } = 50000;
+
+    /// <summary>
+    /// When set, each size submits for this long (or until <see cref="Ops"/>), then lets what
+    /// is in flight complete: a run of known length (a migration test, a soak) rather than of
+    /// known size. The figures count what completed.
+    /// </summary>
+    public TimeSpan? Duration { get; init; }
 
     /// <summary>Operations in flight (and buffer lists in the round-robin pool).</summary>
     public int Depth { get; init; } = 256;
@@ -61,6 +68,11 @@ public sealed record CipherPerfOptions
         if (Depth is < 1 or > 65536)
         {
             return $"depth must be 1..65536, not {Depth}";
+        }
+
+        if (Duration is { } d && (d <= TimeSpan.Zero || d > TimeSpan.FromHours(24)))
+        {
+            return "the duration must be positive and at most 24 hours";
         }
 
         if (StallTimeout <= TimeSpan.Zero)

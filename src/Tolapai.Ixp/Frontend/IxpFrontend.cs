@@ -476,6 +476,13 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
         XenStoreClient store = context.XenStore;
         XenbusDriver xenbus = await XenbusDriver.OpenFrontendAsync(store, DomId, IxpKeys.DeviceType, _devid, timeout).ConfigureAwait(false);
         _xenbus = xenbus;
+        if (xenbus.State != XenbusState.Initialising)
+        {
+            // Resumed where we were (our end still says Closed): start again, as Linux's
+            // xenbus_dev_resume resets a frontend to Initialising; a new host's toolstack wrote it so.
+            Check(await xenbus.SwitchStateAsync(XenbusState.Initialising, cancellationToken).ConfigureAwait(false), "switch to Initialising after resume");
+        }
+
         string? backendIdText = await xenbus.ReadKeyAsync(XenbusPaths.BackendIdKey).ConfigureAwait(false);
         if (!ushort.TryParse(backendIdText, NumberStyles.None, CultureInfo.InvariantCulture, out ushort backendId))
         {

@@ -231,6 +231,14 @@ public sealed class Dom0Host : IAsyncDisposable
             if (File.Exists(f))
                 File.Delete(f);
         }
+        // Resume tickets no guest took (their guests are gone with this host), then the folder.
+        string tickets = Path.Combine(dir, ResumeTicket.FolderName);
+        if (Directory.Exists(tickets))
+        {
+            foreach (string f in Directory.EnumerateFiles(tickets))
+                File.Delete(f);
+            Directory.Delete(tickets);
+        }
         string socketDir = Path.Combine(dir, XenStoreDaemon.SocketFolderName);
         if (Directory.Exists(socketDir) && !Directory.EnumerateFileSystemEntries(socketDir).Any())
             Directory.Delete(socketDir);

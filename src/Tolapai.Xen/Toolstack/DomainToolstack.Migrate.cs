@@ -190,6 +190,8 @@ public sealed partial class DomainToolstack
             throw new ToolstackException($"the guest's {guest.GrantFrames} grant frames do not fit this host (at most {Host.MaxGrantEntries / 512})");
         ushort id = guest.WantedDomId ?? await NextFreeDomIdAsync().ConfigureAwait(false);
         XenError created = Host.CreateDomain(id, guest.Pages, guest.GrantFrames, guest.Pid);
+        if (created == XenError.ESRCH)
+            throw new ToolstackException($"the guest process {guest.Pid} is gone (stat: {ProcessIdentity.StartTime(guest.Pid)?.ToString(CultureInfo.InvariantCulture) ?? "none"}, alive {ProcessIdentity.IsAlive(guest.Pid, guest.StartTime)})");
         if (created != XenError.Ok)
             throw new ToolstackException($"cannot create domain {id} on {RunDirectory}: {created}");
         DomainInfo info = Host.Lookup(id)!.Value;

@@ -13,7 +13,7 @@ namespace Tolapai.Cli.Commands.Perf;
 public sealed record PerfWorkloadOptions(CipherPerfOptions Sample, string AlgorithmName, CompletionMode Completion)
 {
     /// <summary>Options that take a value.</summary>
-    public static readonly string[] Valued = ["alg", "sizes", "ops", "depth", "warmup", "seed", "completion"];
+    public static readonly string[] Valued = ["alg", "sizes", "ops", "depth", "warmup", "seed", "completion", "seconds"];
 
     /// <summary>Flags without a value.</summary>
     public static readonly string[] Flags = ["decrypt"];
@@ -39,10 +39,11 @@ public sealed record PerfWorkloadOptions(CipherPerfOptions Sample, string Algori
             Algorithm = alg,
             Direction = o.Has("decrypt") ? SymCipherDirection.Decrypt : SymCipherDirection.Encrypt,
             Sizes = o.Get("sizes") is { } sizes ? ParseSizes(sizes) : CipherPerfOptions.DefaultSizes,
-            Ops = Int(o, "ops", DefaultOps, 1, 100_000_000),
+            Ops = Int(o, "ops", o.Get("seconds") is null ? DefaultOps : 100_000_000, 1, 100_000_000), // --seconds alone: no cap that matters
             Depth = Int(o, "depth", DefaultDepth, 1, 65536),
             WarmupOps = Int(o, "warmup", 2000, 0, 100_000_000),
             Seed = Int(o, "seed", 1, int.MinValue, int.MaxValue),
+            Duration = o.Get("seconds") is { } secs ? Seconds(secs) : null,
         };
         if (sample.Validate() is string error)
         {
@@ -57,6 +58,11 @@ public sealed record PerfWorkloadOptions(CipherPerfOptions Sample, string Algori
         };
         return new PerfWorkloadOptions(sample, algName, completion);
     }
+
+    private static TimeSpan Seconds(string text) =>
+        double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double s) && s > 0 && s <= 86_400
+            ? TimeSpan.FromSeconds(s)
+            : throw new CommandLineException($"--seconds '{text}' is not a number of seconds in (0, 86400]");
 
     /// <summary>The same options as command-line words, for the guest process.</summary>
     public IReadOnlyList<string> ToArguments()
@@ -74,6 +80,12 @@ public sealed record PerfWorkloadOptions(CipherPerfOptions Sample, string Algori
         if (Sample.Direction == SymCipherDirection.Decrypt)
         {
             args.Add("--decrypt");
+        }
+
+        if (Sample.Duration is { } d)
+        {
+            args.Add("--seconds");
+            args.Add(d.TotalSeconds.ToString("R", CultureInfo.InvariantCulture));
         }
 
         return args;
