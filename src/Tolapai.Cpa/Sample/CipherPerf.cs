@@ -96,7 +96,7 @@ public static class CipherPerf
         byte[] key = new byte[SymAlgorithms.IsTripleDes(options.Algorithm) ? 24 : 8];
         random.NextBytes(key);
         var setup = new SymSessionSetupData(options.Algorithm, options.Direction, key);
-        Check(instance, instance.InitSession(setup, OnCompletion, out CySymSession? session), "init session");
+        Check(instance, InitSession(instance, setup, options.StallTimeout, out CySymSession? session), "init session");
         Slot[] slots = new Slot[options.Depth];
         try
         {
@@ -157,6 +157,25 @@ public static class CipherPerf
             {
                 instance.RemoveSession(session);
             }
+        }
+    }
+
+    /// <summary>
+    /// cpaCySymInitSession, again while the instance says Retry or Restarting (its device is
+    /// suspended: a migration, a dom0 coming back), for up to <paramref name="patience"/>.
+    /// </summary>
+    private static CpaStatus InitSession(ICySymInstance instance, in SymSessionSetupData setup, TimeSpan patience, out CySymSession? session)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(patience.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            CpaStatus st = instance.InitSession(setup, OnCompletion, out session);
+            if (st is not (CpaStatus.Retry or CpaStatus.Restarting) || Stopwatch.GetTimestamp() > deadline)
+            {
+                return st;
+            }
+
+            Thread.Sleep(1);
         }
     }
 

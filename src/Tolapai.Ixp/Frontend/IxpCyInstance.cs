@@ -143,10 +143,12 @@ public sealed class IxpCyInstance : CySymInstance
     protected override void RemoveSessionCore(CySymSession session)
     {
         IxpSession s = (IxpSession)session;
+        // Out of the resume's replay set first: a resume between the destroy's answer and here
+        // would otherwise create the session again in a slot about to be reused.
+        _frontend.ForgetSession(s.Slot);
         IxpStatus st = Control(IxpOperation.SessionDestroy, s.Slot, default, default, default);
         if (st is IxpStatus.Okay or IxpStatus.NoSession)
         {
-            _frontend.ForgetSession(s.Slot);
             _frontend.FreeSessionSlot(s.Slot);
         }
     }

@@ -72,6 +72,9 @@ public sealed partial class DomainToolstack
         long sent = 0, final = 0, suspendAt = 0;
         try
         {
+            // Home and devices first, while the guest still runs: the destination's backends
+            // get ready for it, and none of this is downtime.
+            await destination.PrepareIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
             GuestMemory source = Host.MapGuestMemory(domid) ?? throw new ToolstackException($"the memory of domain {domid} is gone (it died)");
             GuestMemory target = destination.Host.MapGuestMemory(newId) ?? throw new ToolstackException($"the new domain {newId} on {destination.RunDirectory} is gone");
             if (o.Live)
@@ -98,7 +101,7 @@ public sealed partial class DomainToolstack
             final = CopyPages(source, target, everyPage: !o.Live);
             sent += final;
             o.Log?.Invoke($"suspended; final copy: {final} pages");
-            ResumeTicket ticket = await destination.CompleteIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
+            ResumeTicket ticket = await destination.IntroduceIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
             CheckAlive(domid, info);
             ticket.WriteTo(RunDirectory, info.Pid, info.StartTime);
             handedOver = true;
@@ -171,7 +174,8 @@ public sealed partial class DomainToolstack
             {
                 old.Slice(0, checked((int)((long)guest.Pages << GuestMemory.PageShift))).CopyTo(target.PageRange(0, guest.Pages));
             }
-            ResumeTicket ticket = await CompleteIncomingAsync(id, guest, cancellationToken).ConfigureAwait(false);
+            await PrepareIncomingAsync(id, guest, cancellationToken).ConfigureAwait(false);
+            ResumeTicket ticket = await IntroduceIncomingAsync(id, guest, cancellationToken).ConfigureAwait(false);
             ticket.WriteTo(RunDirectory, guest.Pid, guest.StartTime);
             return id;
         }
@@ -203,25 +207,40 @@ public sealed partial class DomainToolstack
         return (id, info.Generation);
     }
 
-    /// <summary>Finishes an incoming domain once its memory is in place: xenstore page cleared, a new xenstore channel, home, devices, introduction, record.</summary>
-    internal async Task<ResumeTicket> CompleteIncomingAsync(ushort id, IncomingDomain guest, CancellationToken cancellationToken)
+    /// <summary>An incoming domain's home and devices (its backends start and wait for it) and its record.</summary>
+    internal async Task PrepareIncomingAsync(ushort id, IncomingDomain guest, CancellationToken cancellationToken)
     {
         using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
-        if (Host.Lookup(id) is not { State: DomainState.Running } info || info.Pid != guest.Pid || info.StartTime != guest.StartTime)
-            throw new ToolstackException($"the incoming domain {id} on {RunDirectory} is gone");
-        GuestMemory memory = Host.MapGuestMemory(id) ?? throw new ToolstackException($"the memory of incoming domain {id} is gone");
-        memory.Page(guest.StoreFrame).Clear(); // a fresh ring for the new xenstored, as libxl clears the store page on restore
-        XenError alloc = Host.AllocUnbound(id, 0, out uint port);
-        if (alloc != XenError.Ok)
-            throw new ToolstackException($"cannot allocate the xenstore event channel of domain {id}: {alloc}");
+        CheckIncoming(id, guest);
         await WriteDomainEntriesAsync(id, guest.Name, guest.Pages).ConfigureAwait(false);
         List<string> devices = [];
         foreach (string type in guest.DeviceTypes)
             devices.Add(type + "/" + Id(await AddDeviceLockedAsync(id, type).ConfigureAwait(false)));
-        await XenStore.IntroduceAsync(id, guest.StoreFrame, port).ConfigureAwait(false);
         new DomainRecord(guest.Name, devices).Write(RunDirectory, id);
+    }
+
+    /// <summary>
+    /// Once the incoming domain's memory is final: its xenstore page cleared (a fresh ring for
+    /// this host's xenstored, as libxl clears the store page on restore), a new xenstore event
+    /// channel, and the introduction; returns the guest's ticket.
+    /// </summary>
+    internal async Task<ResumeTicket> IntroduceIncomingAsync(ushort id, IncomingDomain guest, CancellationToken cancellationToken)
+    {
+        using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
+        DomainInfo info = CheckIncoming(id, guest);
+        GuestMemory memory = Host.MapGuestMemory(id) ?? throw new ToolstackException($"the memory of incoming domain {id} is gone");
+        memory.Page(guest.StoreFrame).Clear();
+        XenError alloc = Host.AllocUnbound(id, 0, out uint port);
+        if (alloc != XenError.Ok)
+            throw new ToolstackException($"cannot allocate the xenstore event channel of domain {id}: {alloc}");
+        await XenStore.IntroduceAsync(id, guest.StoreFrame, port).ConfigureAwait(false);
         return new ResumeTicket(RunDirectory, id, info.Generation, guest.StoreFrame, port);
     }
+
+    private DomainInfo CheckIncoming(ushort id, IncomingDomain guest) =>
+        Host.Lookup(id) is { State: DomainState.Running } info && info.Pid == guest.Pid && info.StartTime == guest.StartTime
+            ? info
+            : throw new ToolstackException($"the incoming domain {id} on {RunDirectory} is gone");
 
     /// <summary>Takes an incoming domain that will not run here down again (never its process); errors are swallowed: the reaper finishes what this cannot.</summary>
     internal async Task AbandonIncomingAsync(ushort id)
