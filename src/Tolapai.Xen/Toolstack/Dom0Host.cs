@@ -234,6 +234,9 @@ public sealed class Dom0Host : IAsyncDisposable
         string socketDir = Path.Combine(dir, XenStoreDaemon.SocketFolderName);
         if (Directory.Exists(socketDir) && !Directory.EnumerateFileSystemEntries(socketDir).Any())
             Directory.Delete(socketDir);
+        string ticketDir = Path.Combine(dir, ResumeTicket.FolderName);
+        if (Directory.Exists(ticketDir) && !Directory.EnumerateFileSystemEntries(ticketDir).Any())
+            Directory.Delete(ticketDir);
     }
 
     private async Task ReapLoopAsync()
