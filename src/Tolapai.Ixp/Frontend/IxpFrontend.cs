@@ -156,6 +156,8 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
     public static async Task<IxpFrontend> ConnectAsync(DomainContext context, GuestPageAllocator pages, uint devid = 0, IxpFrontendOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(context);
+        // No suspend until registered: a move would retire the host and store this handshake uses.
+        using IDisposable hold = await context.HoldOffSuspendAsync().ConfigureAwait(false);
         IxpFrontend front = await ConnectAsync(context.Host, pages, context.XenStore, devid, options).ConfigureAwait(false);
         front._context = context;
         context.RegisterDevice(front);
