@@ -447,12 +447,13 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
                 _ = q.FailAllInFlight();
             }
 
-            _suspended = false;
+            // Queues first: a submitter that sees the device not suspended must find them open.
             foreach (IxpFrontendQueue q in _queues)
             {
                 q.Reopen();
             }
 
+            _suspended = false;
             return;
         }
 
@@ -461,11 +462,14 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             _ = q.Resubmit();
         }
 
-        _suspended = false;
+        // Queues first: a submitter that sees the device not suspended must find them open
+        // (a control request retried meanwhile would otherwise be NotConnected and fail).
         foreach (IxpFrontendQueue q in _queues)
         {
             q.Reopen();
         }
+
+        _suspended = false;
 
         Interlocked.Increment(ref _resumes);
     }
