@@ -96,7 +96,16 @@ public static class CipherPerf
         byte[] key = new byte[SymAlgorithms.IsTripleDes(options.Algorithm) ? 24 : 8];
         random.NextBytes(key);
         var setup = new SymSessionSetupData(options.Algorithm, options.Direction, key);
-        Check(instance, instance.InitSession(setup, OnCompletion, out CySymSession? session), "init session");
+        // Restarting: the device is suspended (a migration); the session is made once it is back.
+        long giveUp = Stopwatch.GetTimestamp() + (long)(options.StallTimeout.TotalSeconds * Stopwatch.Frequency);
+        CpaStatus init;
+        CySymSession? session;
+        while ((init = instance.InitSession(setup, OnCompletion, out session)) == CpaStatus.Restarting && Stopwatch.GetTimestamp() < giveUp)
+        {
+            Thread.Sleep(1);
+        }
+
+        Check(instance, init, "init session");
         Slot[] slots = new Slot[options.Depth];
         try
         {

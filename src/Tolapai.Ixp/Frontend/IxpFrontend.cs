@@ -735,7 +735,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 
     /// <summary>
     /// The split CPA binding on queue <paramref name="queue"/> (one instance per queue); throws
-    /// <see cref="IxpException"/> when the device is not Connected, the queue does not exist,
+    /// <see cref="IxpException"/> when the device is neither Connected nor suspended, the queue does not exist,
     /// or the backend offers no sessions (protocol v1 only).
     /// </summary>
     public IxpCyInstance CreateCyInstance(int queue = 0, Cpa.CompletionMode mode = Cpa.CompletionMode.Polling)
