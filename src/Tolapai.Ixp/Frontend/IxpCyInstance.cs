@@ -68,7 +68,7 @@ public sealed class IxpCyInstance : CySymInstance
     }
 
     /// <summary>
-    /// The split binding on queue <paramref name="queue"/> of a Connected frontend. Fails
+    /// The split binding on queue <paramref name="queue"/> of a Connected (or suspended) frontend. Fails
     /// (Unsupported) when the backend does not offer sessions: protocol v1 cannot carry CPA's
     /// algorithms and buffer lists.
     /// </summary>
@@ -86,7 +86,8 @@ public sealed class IxpCyInstance : CySymInstance
             return CpaStatus.InvalidParam;
         }
 
-        if (!frontend.IsConnected)
+        // Suspended (a migration): it reconnects; until then operations say Restarting.
+        if (!frontend.IsConnected && !frontend.IsSuspended)
         {
             return CpaStatus.Fail;
         }

@@ -156,6 +156,8 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
     public static async Task<IxpFrontend> ConnectAsync(DomainContext context, GuestPageAllocator pages, uint devid = 0, IxpFrontendOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(context);
+        // No suspend until registered: a move would retire the host and store this handshake uses.
+        using IDisposable hold = await context.HoldOffSuspendAsync().ConfigureAwait(false);
         IxpFrontend front = await ConnectAsync(context.Host, pages, context.XenStore, devid, options).ConfigureAwait(false);
         front._context = context;
         context.RegisterDevice(front);
@@ -445,12 +447,13 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
                 _ = q.FailAllInFlight();
             }
 
-            _suspended = false;
+            // Queues first: a submitter that sees the device not suspended must find them open.
             foreach (IxpFrontendQueue q in _queues)
             {
                 q.Reopen();
             }
 
+            _suspended = false;
             return;
         }
 
@@ -459,11 +462,14 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             _ = q.Resubmit();
         }
 
-        _suspended = false;
+        // Queues first: a submitter that sees the device not suspended must find them open
+        // (a control request retried meanwhile would otherwise be NotConnected and fail).
         foreach (IxpFrontendQueue q in _queues)
         {
             q.Reopen();
         }
+
+        _suspended = false;
 
         Interlocked.Increment(ref _resumes);
     }
@@ -736,7 +742,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 
     /// <summary>
     /// The split CPA binding on queue <paramref name="queue"/> (one instance per queue); throws
-    /// <see cref="IxpException"/> when the device is not Connected, the queue does not exist,
+    /// <see cref="IxpException"/> when the device is neither Connected nor suspended, the queue does not exist,
     /// or the backend offers no sessions (protocol v1 only).
     /// </summary>
     public IxpCyInstance CreateCyInstance(int queue = 0, Cpa.CompletionMode mode = Cpa.CompletionMode.Polling)

@@ -70,6 +70,7 @@ public sealed class DomainContext : IAsyncDisposable
     private readonly TaskCompletionSource<string> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _devicesLock = new();
+    private readonly SemaphoreSlim _deviceSetup = new(1, 1);
     private readonly List<ISuspendableDevice> _devices = [];
     private readonly List<GuestResumed> _history = [];
     private readonly Task _heartbeat;
@@ -156,6 +157,30 @@ public sealed class DomainContext : IAsyncDisposable
         lock (_devicesLock)
         {
             _devices.Add(device);
+        }
+    }
+
+    /// <summary>
+    /// Holds suspend off until the result is disposed, for a device that is connecting: it is
+    /// not registered yet, so a suspend would not quiesce it, and a move would retire the host,
+    /// ring client and event channels it is using (Linux probes xenbus devices with suspend
+    /// blocked). Waits while a suspend/resume cycle is under way: read <see cref="Host"/> and
+    /// <see cref="XenStore"/> once it returns, and register the device before disposing it.
+    /// </summary>
+    public async Task<IDisposable> HoldOffSuspendAsync(CancellationToken cancellationToken = default)
+    {
+        await _deviceSetup.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new SuspendHold(_deviceSetup);
+    }
+
+    private sealed class SuspendHold(SemaphoreSlim gate) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                gate.Release();
         }
     }
 
@@ -355,6 +380,20 @@ public sealed class DomainContext : IAsyncDisposable
     }
 
     private async Task SuspendResumeAsync(string cause, bool backendAlive, CancellationToken stop)
+    {
+        // Not while a device connects (HoldOffSuspendAsync): it is suspended with the others once registered.
+        await _deviceSetup.WaitAsync(stop).ConfigureAwait(false);
+        try
+        {
+            await SuspendResumeCoreAsync(cause, backendAlive, stop).ConfigureAwait(false);
+        }
+        finally
+        {
+            _deviceSetup.Release();
+        }
+    }
+
+    private async Task SuspendResumeCoreAsync(string cause, bool backendAlive, CancellationToken stop)
     {
         long began = System.Diagnostics.Stopwatch.GetTimestamp();
         string fromDir = _startInfo.RunDirectory;

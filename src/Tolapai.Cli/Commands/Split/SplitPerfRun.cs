@@ -7,6 +7,7 @@ using Tolapai.Ixp.Backend;
 using Tolapai.Tracing;
 using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.Toolstack;
+using Tolapai.Xen.XenStore;
 
 namespace Tolapai.Cli.Commands.Split;
 
@@ -273,7 +274,8 @@ internal sealed class SplitPerfRun
                 await Task.Delay(TimeSpan.FromSeconds(plan.EverySeconds), cancellationToken).ConfigureAwait(false);
                 foreach (Moving g in guests)
                 {
-                    if (g.Finished)
+                    // Ended, or not up yet (a guest still starting cannot suspend): not a failed migration, the next period tries again.
+                    if (g.Finished || !await CanSuspendAsync(hosts[g.Host], g.DomId).ConfigureAwait(false))
                     {
                         continue;
                     }
@@ -307,6 +309,19 @@ internal sealed class SplitPerfRun
         catch (OperationCanceledException)
         {
             // The pass is over.
+        }
+    }
+
+    /// <summary>True once the guest has advertised <c>control/feature-suspend</c> (what a migration needs first).</summary>
+    private static async Task<bool> CanSuspendAsync(SplitHost host, ushort domid)
+    {
+        try
+        {
+            return await host.Toolstack.XenStore.ReadStringAsync(XsPath.DomainPath(domid) + "/control/feature-suspend").ConfigureAwait(false) == "1";
+        }
+        catch (XenStoreException)
+        {
+            return false;
         }
     }
 
