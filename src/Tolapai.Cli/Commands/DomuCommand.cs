@@ -95,7 +95,13 @@ public static class DomuCommand
         await using (domain.ConfigureAwait(false))
         {
             // Read over the ring: what this domain may see of its own home.
-            string[] home = await domain.XenStore.DirectoryAsync(Xen.XenStore.XsPath.DomainPath(domain.DomId)).ConfigureAwait(false);
+            string[] home;
+            using (await domain.HoldOffSuspendAsync().ConfigureAwait(false))
+            {
+                // Not across a move: the client and domid it reads with would change under it.
+                home = await domain.XenStore.DirectoryAsync(Xen.XenStore.XsPath.DomainPath(domain.DomId)).ConfigureAwait(false);
+            }
+
             Log($"domain {domain.DomId.ToString(CultureInfo.InvariantCulture)} '{domain.Name}' attached (pid {Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}, "
                 + $"xenstore ring gfn {info.XenStoreFrame.ToString(CultureInfo.InvariantCulture)} port {info.XenStorePort.ToString(CultureInfo.InvariantCulture)}); home: {string.Join(' ', home)}");
             domain.Resumed += (_, r) => Log(string.Create(CultureInfo.InvariantCulture,

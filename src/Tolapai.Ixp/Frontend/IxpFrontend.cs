@@ -344,6 +344,22 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
     /// <inheritdoc/>
     public async Task SuspendAsync(bool backendAlive, CancellationToken cancellationToken)
     {
+        // One of suspend, resume and dispose at a time: a dispose never unmaps rings a suspend is polling.
+        await _lifecycle.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await SuspendCoreAsync(backendAlive, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+
+    private async Task SuspendCoreAsync(bool backendAlive, CancellationToken cancellationToken)
+    {
         if (Volatile.Read(ref _disposed) != 0 || _suspended)
         {
             return;
@@ -428,6 +444,19 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
     public async Task ResumeAsync(DomainContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
+        await _lifecycle.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await ResumeCoreAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private async Task ResumeCoreAsync(DomainContext context, CancellationToken cancellationToken)
+    {
         if (Volatile.Read(ref _disposed) != 0 || !_suspended)
         {
             return;
@@ -802,6 +831,8 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 
         _connected = false;
         _context?.UnregisterDevice(this);
+        // A suspend or resume of this device under way finishes first (it sees _disposed after).
+        await _lifecycle.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
             if (!_suspended && _xenbus.State is XenbusState.Connected or XenbusState.Initialised or XenbusState.InitWait or XenbusState.Initialising)

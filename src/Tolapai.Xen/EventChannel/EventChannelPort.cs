@@ -54,6 +54,16 @@ public sealed unsafe class EventChannelPort
     public bool TryConsume() => Volatile.Read(ref _entry->Pending) != 0 && Interlocked.Exchange(ref _entry->Pending, 0) != 0;
 
     /// <summary>
+    /// Wakes this port's own waiter (a local stop, not an event from the peer): marks an event
+    /// pending and FUTEX_WAKEs the word, so a parked <see cref="Wait"/> returns at once.
+    /// </summary>
+    internal void WakeSelf()
+    {
+        Interlocked.Exchange(ref _entry->Pending, 1);
+        _ = Futex.Wake(&_entry->Pending, int.MaxValue);
+    }
+
+    /// <summary>
     /// Waits for an event: polls <paramref name="spinBudget"/> times, then parks on the futex
     /// word until notified or <paramref name="timeout"/> passes.
     /// </summary>

@@ -140,8 +140,9 @@ public sealed unsafe class GuestMemory : IDisposable
         try
         {
             data.CopyTo(new Span<byte>(_file.Base + start, data.Length));
+            uint first = (uint)(start >> PageShift);
             uint last = (uint)((start + Math.Max(data.Length, 1) - 1) >> PageShift);
-            MarkDirty(frame, last - frame + 1);
+            MarkDirty(first, last - first + 1);
         }
         finally
         {

@@ -480,9 +480,6 @@ public sealed class DomainContext : IAsyncDisposable
             DomainInfo d = CheckOwned(next, ticket.DomId, ticket.RunDirectory);
             if (d.Generation != ticket.Generation || d.Pages != Memory.Pages || d.GrantFrames != Memory.GrantFrames)
                 throw new InvalidDataException($"domain {ticket.DomId} is not the one the ticket names (generation {d.Generation}, {d.Pages} pages)");
-            _host.DetachGuestMemory(DomId, Memory);
-            Memory.Remap(next.MemoryPath(ticket.DomId), ticket.DomId, ticket.Generation);
-            next.AttachGuestMemory(ticket.DomId, Memory);
         }
         catch
         {
@@ -490,11 +487,24 @@ public sealed class DomainContext : IAsyncDisposable
             throw;
         }
 
-        // The old connection and host go in the background: the ring client's pump may sit in
-        // a wait of its own for a while, which is no part of the guest's downtime.
-        XenStoreClient old = _xenStore;
-        Host oldHost = _host;
-        _retiring = RetireAsync(_retiring, old, oldHost);
+        // The old ring client goes first: its ring is a page of guest memory, which the remap
+        // below turns into the new host's page (a pump still running would write into the new
+        // xenstored's ring). Its pump is local, so this is quick even with a dead xenstored.
+        try
+        {
+            await _xenStore.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2), stop).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Its pump is stuck: the remap goes ahead (it can only ever see the new page's indexes).
+        }
+
+        // The old host stays mapped until the guest detaches: the heartbeat and other threads
+        // may still hold it for an instant (a region unmapped under them would crash the process).
+        _retired.Add(_host);
+        _host.DetachGuestMemory(DomId, Memory);
+        Memory.Remap(next.MemoryPath(ticket.DomId), ticket.DomId, ticket.Generation);
+        next.AttachGuestMemory(ticket.DomId, Memory);
         _host = next;
         _startInfo = ticket.StartInfo;
         (XenStoreClient xs, System.Threading.Channels.ChannelReader<XsWatchEvent> events) = await ConnectStoreAsync(next, ticket.StartInfo, stop).ConfigureAwait(false);
@@ -502,22 +512,7 @@ public sealed class DomainContext : IAsyncDisposable
         _xenStore = xs;
     }
 
-    private Task _retiring = Task.CompletedTask;
-
-    private static async Task RetireAsync(Task before, XenStoreClient client, Host host)
-    {
-        await before.ConfigureAwait(false);
-        try
-        {
-            await client.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // A dead xenstored's ring: nothing to say goodbye to.
-        }
-
-        host.Dispose();
-    }
+    private readonly List<Host> _retired = [];
 
     /// <summary>Stops the heartbeat and the control loop, closes the ring client and the host mapping.</summary>
     public async ValueTask DisposeAsync()
@@ -525,9 +520,11 @@ public sealed class DomainContext : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         await _heartbeat.ConfigureAwait(false);
         await _control.ConfigureAwait(false);
-        await _retiring.ConfigureAwait(false);
         await _xenStore.DisposeAsync().ConfigureAwait(false);
         _host.Dispose();
+        foreach (Host old in _retired)
+            old.Dispose();
+        _deviceSetup.Dispose();
         _stop.Dispose();
     }
 }

@@ -52,6 +52,7 @@ public sealed class XenStoreClient : IAsyncDisposable
     private TaskCompletionSource<XsReply>? _pending;
     private uint _reqId;
     private IDisposable? _ring;
+    private int _disposed;
     private int _dead;
 
     /// <summary>A client over a connected socket, which it then owns.</summary>
@@ -305,6 +306,8 @@ public sealed class XenStoreClient : IAsyncDisposable
     /// <summary>Closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         try
         {
             _socket.Shutdown(SocketShutdown.Both);

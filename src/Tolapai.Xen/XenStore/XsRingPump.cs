@@ -171,6 +171,8 @@ internal sealed class XsRingPump : IDisposable
             Volatile.Write(ref Iface->Error, XenStoreDomainInterface.ErrorRingIndex);
         _socket.Dispose(); // the daemon's end of this connection closes: watches and transactions go
         _peerConsumed.Release();
+        if (Thread.CurrentThread != _inThread)
+            _port.WakeSelf(); // the in-loop may be parked on the event channel: it sees the stop now
         _onStop?.Invoke();
     }
 
