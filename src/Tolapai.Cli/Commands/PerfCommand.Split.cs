@@ -25,7 +25,7 @@ public static partial class PerfCommand
             ? string.Create(CultureInfo.InvariantCulture, $"embedded dom0  engines {s.Engines}  coherence {s.Coherence.ToString().ToLowerInvariant()}")
             : $"dom0 on {s.RunDirectory}";
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"perf split  {s.Workload.AlgorithmName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  guests {s.Guests}  ops {options.Ops}  depth {options.Depth}  {host}  completion {(s.Workload.Completion == CompletionMode.Polling ? "poll" : "interrupt")}"));
+            $"perf split  {s.Workload.AlgorithmName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  guests {s.Guests}  {(options.Duration is { } dur ? $"seconds {dur.TotalSeconds} per size" : $"ops {options.Ops}")}  depth {options.Depth}  {host}  completion {(s.Workload.Completion == CompletionMode.Polling ? "poll" : "interrupt")}"));
         Console.Out.Flush();
 
         using var signals = new ToolstackCommandSupport.SignalScope();

@@ -180,7 +180,7 @@ public static partial class PerfCommand
         using (instance)
         {
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"perf {mode}  {algName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  ops {options.Ops}  depth {options.Depth}  engines {engines}  ring {ring}  coherence {coherence.ToString().ToLowerInvariant()}  completion {(completion == CompletionMode.Polling ? "poll" : "interrupt")}  kernel {Kernels.Des.DesCipher.Best}"));
+                $"perf {mode}  {algName} {(options.Direction == SymCipherDirection.Encrypt ? "encrypt" : "decrypt")}  {(options.Duration is { } dur ? $"seconds {dur.TotalSeconds} per size" : $"ops {options.Ops}")}  depth {options.Depth}  engines {engines}  ring {ring}  coherence {coherence.ToString().ToLowerInvariant()}  completion {(completion == CompletionMode.Polling ? "poll" : "interrupt")}  kernel {Kernels.Des.DesCipher.Best}"));
             Console.Out.WriteLine(TableHeader);
             CipherPerfReport report;
             var busyMbps = new Dictionary<int, double>();

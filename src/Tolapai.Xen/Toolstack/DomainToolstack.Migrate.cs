@@ -98,13 +98,15 @@ public sealed partial class DomainToolstack
             suspendAt = Stopwatch.GetTimestamp();
             await SuspendLockedAsync(domid, info, o.SuspendTimeout, cancellationToken).ConfigureAwait(false);
             suspended = true;
+            double quiesced = Stopwatch.GetElapsedTime(suspendAt).TotalMilliseconds;
             final = CopyPages(source, target, everyPage: !o.Live);
             sent += final;
-            o.Log?.Invoke($"suspended; final copy: {final} pages");
+            o.Log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"suspended; final copy: {final} pages (guest quiesced in {quiesced:F1} ms, copied by {Stopwatch.GetElapsedTime(suspendAt).TotalMilliseconds:F1} ms)"));
             ResumeTicket ticket = await destination.IntroduceIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
             CheckAlive(domid, info);
             ticket.WriteTo(RunDirectory, info.Pid, info.StartTime);
             handedOver = true;
+            o.Log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"introduced there, ticket handed over at {Stopwatch.GetElapsedTime(suspendAt).TotalMilliseconds:F1} ms"));
             await destination.WaitForResumeAsync(newId, info, o.ResumeTimeout, cancellationToken).ConfigureAwait(false);
             TimeSpan downtime = Stopwatch.GetElapsedTime(suspendAt);
             o.Log?.Invoke($"running on {destination.RunDirectory} as domain {newId} after {downtime.TotalMilliseconds:F1} ms down");
