@@ -70,7 +70,10 @@ public sealed class PerfCommandTests : IDisposable
     [InlineData("needs a value", "perf", "--mode", "native", "--json")]
     [InlineData("given twice", "perf", "--mode", "native", "--ops", "1", "--ops", "2")]
     [InlineData("does not exist", "perf", "--mode", "native", "--json", "/nonexistent-dir/x.json")]
-    public void Bad_flags_give_one_line_and_exit_2(string message, params string[] args)
+    public void Bad_flags_give_one_line_and_exit_2(string message, params string[] args) => AssertUsageError(message, args);
+
+    /// <summary>The CLI run with <paramref name="args"/> exits 2 with one stderr line, prefixed, that says <paramref name="message"/>.</summary>
+    internal static void AssertUsageError(string message, string[] args)
     {
         CliResult r = CliProcess.Run(null, args);
         Assert.Equal(2, r.ExitCode);

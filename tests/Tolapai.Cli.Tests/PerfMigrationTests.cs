@@ -27,14 +27,7 @@ public sealed partial class PerfMigrationTests : IDisposable
     [InlineData("go with --mode split", "perf", "--mode", "software", "--live")]
     [InlineData("--run-dir", "perf", "--hosts", "2", "--migrate-every", "1", "--run-dir", "/tmp/x")]
     [InlineData("--trace", "perf", "--hosts", "2", "--migrate-every", "1", "--trace", "/tmp/x")]
-    public void Bad_migration_flags_give_one_line_and_exit_2(string message, params string[] args)
-    {
-        CliResult r = CliProcess.Run(null, args);
-        Assert.Equal(2, r.ExitCode);
-        Assert.Single(r.StderrLines);
-        Assert.StartsWith("tolapai: ", r.StderrLines[0], StringComparison.Ordinal);
-        Assert.Contains(message, r.StderrLines[0], StringComparison.Ordinal);
-    }
+    public void Bad_migration_flags_give_one_line_and_exit_2(string message, params string[] args) => PerfCommandTests.AssertUsageError(message, args);
 
     [Fact]
     public void Help_describes_the_migration_flags()

@@ -204,20 +204,9 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
         uint ringSize = SharedRing.RingSize(SharedRing.BytesForOrder(order), SharedRing.EntrySize<IxpRequest, IxpResponse>());
         int grefsPerId = n.Persistent ? 0 : Math.Max(Math.Min(f.MaxSegments, IxpCipherBody.MaxSegments), n.MaxIndirectSegments);
         int indirectPages = (n.MaxIndirectSegments + IxpSegment.PerPage - 1) / IxpSegment.PerPage;
-        List<(string Key, string Value)> keys = [(IxpKeys.Protocol, IxpKeys.NativeProtocol), (IxpKeys.FeaturePersistent, n.Persistent ? "1" : "0")];
-        if (order > 0)
-        {
-            keys.Add((IxpKeys.RingPageOrder, IxpBackendFeatures.Num(order)));
-        }
-
-        if (queues > 1)
-        {
-            keys.Add((IxpKeys.MultiQueueNumQueues, IxpBackendFeatures.Num(queues)));
-        }
-
+        List<(string Key, string Value)> keys = DeviceKeys();
         for (int q = 0; q < queues; q++)
         {
-            string prefix = queues > 1 ? IxpKeys.Queue(q) + "/" : "";
             uint[] frames = new uint[pagesPerRing];
             for (int p = 0; p < pagesPerRing; p++)
             {
@@ -225,24 +214,12 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             }
 
             _ringFrames.Add(frames);
-            FrameWindow window = Pages.Memory.MapFrames(frames) ?? throw new IxpException("cannot map the ring pages side by side");
-            _windows.Add(window);
-            SharedRing.Initialize(window.Address);
-            for (int p = 0; p < pagesPerRing; p++)
+            (FrameWindow window, uint port) = SetUpRing(q, frames, keys, p =>
             {
                 uint gref = GrantOwned(frames[p], readOnly: false);
                 _ringGrefs.Add(gref);
-                keys.Add((prefix + SharedRing.RingRefKey(order, p), IxpBackendFeatures.Num(gref)));
-            }
-
-            XenError e = _host.AllocUnbound(DomId, BackendId, out uint port);
-            if (e != XenError.Ok)
-            {
-                throw new IxpException($"EVTCHNOP_alloc_unbound for queue {q}: {e}");
-            }
-
-            _ports.Add(port);
-            keys.Add((prefix + IxpKeys.EventChannel, IxpBackendFeatures.Num(port)));
+                return gref;
+            });
 
             uint[] reserved = new uint[ringSize * (uint)grefsPerId];
             for (int i = 0; i < reserved.Length; i++)
@@ -603,13 +580,32 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
     /// <summary>Resume: each queue's ring frames side by side again (the new host's file), initialised, re-granted, with a new event channel; the keys to publish.</summary>
     private unsafe List<(string Key, string Value)> RingKeys()
     {
-        IxpNegotiated n = Negotiated;
-        int order = n.RingPageOrder;
-        int pagesPerRing = 1 << order;
-        List<(string Key, string Value)> keys = [(IxpKeys.Protocol, IxpKeys.NativeProtocol), (IxpKeys.FeaturePersistent, n.Persistent ? "1" : "0")];
-        if (order > 0)
+        int pagesPerRing = 1 << Negotiated.RingPageOrder;
+        List<(string Key, string Value)> keys = DeviceKeys();
+        for (int q = 0; q < Negotiated.Queues; q++)
         {
-            keys.Add((IxpKeys.RingPageOrder, IxpBackendFeatures.Num(order)));
+            uint[] frames = _ringFrames[q];
+            int first = q * pagesPerRing;
+            (FrameWindow window, uint port) = SetUpRing(q, frames, keys, p =>
+            {
+                uint gref = _ringGrefs[first + p];
+                Grants.GrantForeignAccessRef(gref, BackendId, frames[p], readOnly: false);
+                return gref;
+            });
+            _queues[q].Attach(window.Address, window.Length, _host.OpenPort(DomId, port));
+        }
+
+        return keys;
+    }
+
+    /// <summary>The device-wide keys of the negotiated protocol (protocol, feature-persistent, ring-page-order, multi-queue-num-queues).</summary>
+    private List<(string Key, string Value)> DeviceKeys()
+    {
+        IxpNegotiated n = Negotiated;
+        List<(string Key, string Value)> keys = [(IxpKeys.Protocol, IxpKeys.NativeProtocol), (IxpKeys.FeaturePersistent, n.Persistent ? "1" : "0")];
+        if (n.RingPageOrder > 0)
+        {
+            keys.Add((IxpKeys.RingPageOrder, IxpBackendFeatures.Num(n.RingPageOrder)));
         }
 
         if (n.Queues > 1)
@@ -617,32 +613,33 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             keys.Add((IxpKeys.MultiQueueNumQueues, IxpBackendFeatures.Num(n.Queues)));
         }
 
-        for (int q = 0; q < n.Queues; q++)
+        return keys;
+    }
+
+    /// <summary>
+    /// Queue <paramref name="q"/>'s ring: its frames side by side, initialised, each page's grant
+    /// (from <paramref name="grefOf"/>) and a new event channel published in <paramref name="keys"/>.
+    /// </summary>
+    private unsafe (FrameWindow Window, uint Port) SetUpRing(int q, uint[] frames, List<(string Key, string Value)> keys, Func<int, uint> grefOf)
+    {
+        string prefix = Negotiated.Queues > 1 ? IxpKeys.Queue(q) + "/" : "";
+        FrameWindow window = Pages.Memory.MapFrames(frames) ?? throw new IxpException("cannot map the ring pages side by side");
+        _windows.Add(window);
+        SharedRing.Initialize(window.Address);
+        for (int p = 0; p < frames.Length; p++)
         {
-            string prefix = n.Queues > 1 ? IxpKeys.Queue(q) + "/" : "";
-            uint[] frames = _ringFrames[q];
-            FrameWindow window = Pages.Memory.MapFrames(frames) ?? throw new IxpException("cannot map the ring pages side by side");
-            _windows.Add(window);
-            SharedRing.Initialize(window.Address);
-            for (int p = 0; p < pagesPerRing; p++)
-            {
-                uint gref = _ringGrefs[(q * pagesPerRing) + p];
-                Grants.GrantForeignAccessRef(gref, BackendId, frames[p], readOnly: false);
-                keys.Add((prefix + SharedRing.RingRefKey(order, p), IxpBackendFeatures.Num(gref)));
-            }
-
-            XenError e = _host.AllocUnbound(DomId, BackendId, out uint port);
-            if (e != XenError.Ok)
-            {
-                throw new IxpException($"EVTCHNOP_alloc_unbound for queue {q}: {e}");
-            }
-
-            _ports.Add(port);
-            keys.Add((prefix + IxpKeys.EventChannel, IxpBackendFeatures.Num(port)));
-            _queues[q].Attach(window.Address, window.Length, _host.OpenPort(DomId, port));
+            keys.Add((prefix + SharedRing.RingRefKey(Negotiated.RingPageOrder, p), IxpBackendFeatures.Num(grefOf(p))));
         }
 
-        return keys;
+        XenError e = _host.AllocUnbound(DomId, BackendId, out uint port);
+        if (e != XenError.Ok)
+        {
+            throw new IxpException($"EVTCHNOP_alloc_unbound for queue {q}: {e}");
+        }
+
+        _ports.Add(port);
+        keys.Add((prefix + IxpKeys.EventChannel, IxpBackendFeatures.Num(port)));
+        return (window, port);
     }
 
     /// <summary>Resume: the backend's session table is new; every session the guest holds is created again in its slot, on queue 0, before any request that uses it.</summary>

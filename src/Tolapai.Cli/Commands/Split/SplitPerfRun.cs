@@ -149,18 +149,7 @@ internal sealed class SplitPerfRun
                     _progress.WriteLine(f.Path is null ? $"trace {f.Target.Name}: {f.Error}" : $"trace {f.Target.Name} (pid {f.Target.ProcessId}): {f.Path} ({f.Bytes / 1024} KiB){(f.Error is null ? "" : ", " + f.Error)}");
                 }
             }
-            var results = new List<GuestPerfResult>();
-            foreach ((CreatedDomain d, string result) in created)
-            {
-                if (!File.Exists(result))
-                {
-                    throw new IOException($"guest {d.DomId} ended without a result; the end of its console log ({d.LogPath}): {SplitHost.LogTail(d)}");
-                }
-
-                results.Add(JsonSerializer.Deserialize(await File.ReadAllTextAsync(result, cancellationToken).ConfigureAwait(false), GuestPerfJsonContext.Default.GuestPerfResult)
-                    ?? throw new IOException($"guest {d.DomId} wrote an empty result"));
-            }
-
+            List<GuestPerfResult> results = await ReadResultsAsync(created, "", cancellationToken).ConfigureAwait(false);
             long? copied = host.Service?.Backend is { } backend ? backend.PayloadBytesCopied + (host.Service.Device?.QueryCounters().BounceBytes ?? 0) : null;
             long payload = results.Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
             return new SplitPerfOutcome(results, copied, payload, host.RunDirectory, _timeline);
@@ -240,19 +229,7 @@ internal sealed class SplitPerfRun
                 await moving.ConfigureAwait(false);
             }
 
-            var results = new List<GuestPerfResult>();
-            foreach ((CreatedDomain d, string result) in created)
-            {
-                if (!File.Exists(result))
-                {
-                    throw new IOException($"guest {d.DomId} ({label}) ended without a result; the end of its console log ({d.LogPath}): {SplitHost.LogTail(d)}");
-                }
-
-                results.Add(JsonSerializer.Deserialize(await File.ReadAllTextAsync(result, cancellationToken).ConfigureAwait(false), GuestPerfJsonContext.Default.GuestPerfResult)
-                    ?? throw new IOException($"guest {d.DomId} wrote an empty result"));
-            }
-
-            return results;
+            return await ReadResultsAsync(created, $" ({label})", cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -323,6 +300,24 @@ internal sealed class SplitPerfRun
         {
             return false;
         }
+    }
+
+    /// <summary>Each guest's result file, read whole; a guest that ended without one is an error with the end of its console log.</summary>
+    private static async Task<List<GuestPerfResult>> ReadResultsAsync(List<(CreatedDomain Domain, string Result)> created, string what, CancellationToken cancellationToken)
+    {
+        var results = new List<GuestPerfResult>();
+        foreach ((CreatedDomain d, string result) in created)
+        {
+            if (!File.Exists(result))
+            {
+                throw new IOException($"guest {d.DomId}{what} ended without a result; the end of its console log ({d.LogPath}): {SplitHost.LogTail(d)}");
+            }
+
+            results.Add(JsonSerializer.Deserialize(await File.ReadAllTextAsync(result, cancellationToken).ConfigureAwait(false), GuestPerfJsonContext.Default.GuestPerfResult)
+                ?? throw new IOException($"guest {d.DomId} wrote an empty result"));
+        }
+
+        return results;
     }
 
     // Follows every guest's console log for its per-size lines until every guest process ended.
