@@ -37,6 +37,13 @@ public class BadInputTests(SharedDom0 shared) : IClassFixture<SharedDom0>
     [InlineData(2, "unknown xenstore subcommand 'cat'", "xenstore", "cat", "/vm")]
     [InlineData(2, "--count is for 'xenstore watch'", "xenstore", "read", "--count", "1", "/vm")]
     [InlineData(2, "--max-domains must be a whole number in 2..", "dom0", "--max-domains", "1")]
+    [InlineData(2, "--max-ring-page-order must be a whole number in 0..4", "dom0", "--max-ring-page-order", "5")]
+    [InlineData(2, "which --no-accelerator leaves out", "dom0", "--no-accelerator", "--no-persistent")]
+    [InlineData(2, "xl migrate needs --to DEST-DIR", "xl", "migrate", "1")]
+    [InlineData(2, "xl migrate takes one domain", "xl", "migrate", "1", "2", "--to", "/tmp")]
+    [InlineData(1, "domain 5 does not exist", "xl", "migrate", "5", "--to", "/tmp")]
+    [InlineData(1, "no domain named 'ghost'", "xl", "suspend", "ghost")]
+    [InlineData(1, "domain 5 does not exist", "xl", "resume", "5")]
     [InlineData(2, "TOLAPAI_DOMID is not set", "domu")]
     [InlineData(2, "unknown domu workload 'dance'", "domu", "dance")]
     public async Task Is_refused_with_a_clear_message_and_changes_nothing(int exitCode, string message, params string[] args)

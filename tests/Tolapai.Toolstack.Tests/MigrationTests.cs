@@ -196,6 +196,41 @@ public sealed class MigrationTests
     }
 
     [Fact]
+    public async Task A_destination_backend_that_offers_less_is_refused_and_one_that_offers_other_features_is_renegotiated()
+    {
+        await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();
+        await using Dom0Process small = await Dom0Process.StartWithAcceleratorAsync(null, "--max-ring-page-order", "0");
+        await using Dom0Process none = await Dom0Process.StartAsync();
+        await using Dom0Process mapping = await Dom0Process.StartWithAcceleratorAsync(null, "--no-persistent");
+        (ushort id, string result, string log) = await StartGuestAsync(a, "picky", seconds: 8);
+        string domid = id.ToString(CultureInfo.InvariantCulture);
+
+        // The guest's ring is 2^2 pages: a backend offering 2^0 cannot take its requests in flight.
+        CliResult tooSmall = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, domid, "--to", small.RunDirectory);
+        Assert.Equal(1, tooSmall.ExitCode);
+        Assert.Contains("max-ring-page-order", tooSmall.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["Domain-0"], await DomainsAsync(small.RunDirectory));
+
+        CliResult noBackend = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, domid, "--to", none.RunDirectory);
+        Assert.Equal(1, noBackend.ExitCode);
+        Assert.Contains("has no ixp backend", noBackend.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["Domain-0"], await DomainsAsync(none.RunDirectory));
+
+        // No persistent grants there: the frontend keeps its grants, the backend maps them per request.
+        CliResult there = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, "--live", domid, "--to", mapping.RunDirectory);
+        Assert.True(there.ExitCode == 0, $"{there}; the guest's log: {TryRead(log)}");
+        ushort moved = ushort.Parse(there.Stdout.Trim(), CultureInfo.InvariantCulture);
+        await using (XenStoreClient xs = await mapping.ConnectAsync())
+        {
+            Assert.Equal("0", await xs.ReadStringAsync(Xen.Xenbus.XenbusPaths.Key(Xen.Xenbus.XenbusPaths.Backend(moved, "ixp", 0), "feature-persistent")));
+        }
+
+        CliResult back = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", mapping.RunDirectory, moved.ToString(CultureInfo.InvariantCulture), "--to", a.RunDirectory);
+        Assert.True(back.ExitCode == 0, $"{back}; the guest's log: {TryRead(log)}");
+        await VerifiedResultAsync(result, log);
+    }
+
+    [Fact]
     public async Task A_destination_that_dies_mid_migration_leaves_the_guest_running_on_the_source()
     {
         await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();

@@ -128,7 +128,7 @@ public sealed class Dom0Process : IAsyncDisposable
     public static Task<Dom0Process> StartAsync(string? runDir = null, params string[] extra) => StartCoreAsync(runDir, ["--no-accelerator", .. extra]);
 
     /// <summary>A dom0 with the accelerator and the ixp backend (for guests that run the cipher sample).</summary>
-    public static Task<Dom0Process> StartWithAcceleratorAsync(string? runDir = null) => StartCoreAsync(runDir, []);
+    public static Task<Dom0Process> StartWithAcceleratorAsync(string? runDir = null, params string[] extra) => StartCoreAsync(runDir, extra);
 
     private static async Task<Dom0Process> StartCoreAsync(string? runDir, string[] extra)
     {

@@ -13,6 +13,7 @@ public static class Dom0Command
     public const string Usage = """
         usage: tolapai dom0 [--run-dir DIR] [--keep] [--max-domains N] [--grace-ms MS] [--heartbeat-timeout-ms MS]
                             [--engines E] [--coherence fast|strict] [--backend-workers W] [--no-accelerator]
+                            [--max-ring-page-order N] [--no-persistent]
 
         Creates the host in DIR (the hypervisor region and domain 0), starts xenstored on
         DIR/xenstored/socket, writes dom0's XenStore entries, starts the emulated accelerator (its
@@ -32,6 +33,8 @@ public static class Dom0Command
           --coherence MODE           fast (default: flush/invalidate are fences) or strict
                                      (separate CPU and device copies of the ring region)
           --backend-workers W        ixp backend worker threads, one driver instance each (1..4, default 1)
+          --max-ring-page-order N    the largest ring the ixp backend offers, 2^N pages (0..4, default 4)
+          --no-persistent            the ixp backend does not offer persistent grants (maps per request)
           --no-accelerator           neither the accelerator nor the ixp backend: xenstored, the
                                      toolstack and the reaper only (another process may serve ixp)
 
@@ -42,7 +45,7 @@ public static class Dom0Command
         2 bad usage.
         """;
 
-    private static readonly OptionParser Parser = new(flags: ["keep", "no-accelerator"], valued: ["run-dir", "max-domains", "grace-ms", "heartbeat-timeout-ms", "engines", "coherence", "backend-workers"]);
+    private static readonly OptionParser Parser = new(flags: ["keep", "no-accelerator", "no-persistent"], valued: ["run-dir", "max-domains", "grace-ms", "heartbeat-timeout-ms", "engines", "coherence", "backend-workers", "max-ring-page-order"]);
 
     /// <summary>Runs the command on the words after <c>dom0</c>.</summary>
     public static int Run(ReadOnlySpan<string> args)
@@ -54,6 +57,12 @@ public static class Dom0Command
         }
 
         ParsedOptions o = Parser.Parse(args);
+        bool backendOptions = (o.Get("engines") ?? o.Get("coherence") ?? o.Get("backend-workers") ?? o.Get("max-ring-page-order")) is not null || o.Has("no-persistent");
+        if (o.Has("no-accelerator") && backendOptions)
+        {
+            throw new CommandLineException("--engines, --coherence, --backend-workers, --max-ring-page-order and --no-persistent describe the accelerator and its backend, which --no-accelerator leaves out");
+        }
+
         var options = new Dom0Options
         {
             RunDirectory = ToolstackCommandSupport.RunDirectory(o),
@@ -82,7 +91,12 @@ public static class Dom0Command
             },
             RingPairs = Math.Max(4, workers),
         };
-        return new IxpBackendService(device, new IxpBackendOptions(), workers);
+        var backend = new IxpBackendOptions
+        {
+            MaxRingPageOrder = o.Get("max-ring-page-order") is { } order ? (int)CommandWords.Number("--max-ring-page-order", order, 0, 4) : 4,
+            Persistent = !o.Has("no-persistent"),
+        };
+        return new IxpBackendService(device, backend, workers);
     }
 
     private static async Task<int> RunAsync(Dom0Options options)

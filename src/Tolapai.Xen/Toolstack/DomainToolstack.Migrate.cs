@@ -3,6 +3,7 @@ using System.Globalization;
 using Tolapai.Xen.Hypervisor;
 using Tolapai.Xen.Memory;
 using Tolapai.Xen.XenStore;
+using Tolapai.Xen.Xenbus;
 
 namespace Tolapai.Xen.Toolstack;
 
@@ -61,8 +62,8 @@ public sealed partial class DomainToolstack
             throw new ToolstackException($"domain {domid} cannot suspend (its guest did not write control/feature-suspend)");
         if (await destination.FindByNameAsync(name).ConfigureAwait(false) is ushort clash)
             throw new ToolstackException($"a domain named '{name}' already exists on {destination.RunDirectory} (domid {clash})");
-        IReadOnlyList<string> devices = await DeviceTypesAsync(domid).ConfigureAwait(false);
-        var incoming = IncomingDomain.From(info, name, devices);
+        IReadOnlyList<(string Type, uint DevId)> devices = await DevicesAsync(domid).ConfigureAwait(false);
+        var incoming = IncomingDomain.From(info, name, [.. devices.Select(d => d.Type)]);
 
         long started = Stopwatch.GetTimestamp();
         (ushort newId, _) = await destination.ReserveIncomingAsync(incoming, cancellationToken).ConfigureAwait(false);
@@ -74,7 +75,8 @@ public sealed partial class DomainToolstack
         {
             // Home and devices first, while the guest still runs: the destination's backends
             // get ready for it, and none of this is downtime.
-            await destination.PrepareIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<(string Type, uint DevId)> there = await destination.PrepareIncomingAsync(newId, incoming, cancellationToken).ConfigureAwait(false);
+            await CheckDevicesFitAsync(domid, destination, newId, there, o.DeviceReadyTimeout, cancellationToken).ConfigureAwait(false);
             GuestMemory source = Host.MapGuestMemory(domid) ?? throw new ToolstackException($"the memory of domain {domid} is gone (it died)");
             GuestMemory target = destination.Host.MapGuestMemory(newId) ?? throw new ToolstackException($"the new domain {newId} on {destination.RunDirectory} is gone");
             if (o.Live)
@@ -209,17 +211,56 @@ public sealed partial class DomainToolstack
         return (id, info.Generation);
     }
 
-    /// <summary>An incoming domain's home and devices (its backends start and wait for it) and its record.</summary>
-    internal async Task PrepareIncomingAsync(ushort id, IncomingDomain guest, CancellationToken cancellationToken)
+    /// <summary>An incoming domain's home and devices (its backends start and wait for it) and its record; returns the devices made, in order.</summary>
+    internal async Task<IReadOnlyList<(string Type, uint DevId)>> PrepareIncomingAsync(ushort id, IncomingDomain guest, CancellationToken cancellationToken)
     {
         using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
         CheckIncoming(id, guest);
         await WriteDomainEntriesAsync(id, guest.Name, guest.Pages).ConfigureAwait(false);
-        List<string> devices = [];
+        List<(string Type, uint DevId)> devices = [];
         foreach (string type in guest.DeviceTypes)
-            devices.Add(type + "/" + Id(await AddDeviceLockedAsync(id, type).ConfigureAwait(false)));
-        new DomainRecord(guest.Name, devices).Write(RunDirectory, id);
+            devices.Add((type, await AddDeviceLockedAsync(id, type).ConfigureAwait(false)));
+        new DomainRecord(guest.Name, [.. devices.Select(d => d.Type + "/" + Id(d.DevId))]).Write(RunDirectory, id);
+        return devices;
     }
+
+    /// <summary>
+    /// Before the guest is suspended: each of its devices has a backend on the destination
+    /// (the device reached InitWait there) that offers the ring the guest's frontend uses
+    /// (<c>ring-page-order</c> within <c>max-ring-page-order</c>, <c>multi-queue-num-queues</c>
+    /// within <c>multi-queue-max-queues</c>, the blkif names). A frontend cannot shrink its rings
+    /// with requests in flight, so a destination that offers less is refused here, with nothing changed.
+    /// </summary>
+    private async Task CheckDevicesFitAsync(ushort domid, DomainToolstack destination, ushort newId, IReadOnlyList<(string Type, uint DevId)> there, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<(string Type, uint DevId)> here = await DevicesAsync(domid).ConfigureAwait(false);
+        for (int i = 0; i < here.Count && i < there.Count; i++)
+        {
+            (string type, uint devid) = here[i];
+            string front = XenbusPaths.Frontend(domid, type, devid);
+            string back = XenbusPaths.Backend(newId, type, there[i].DevId);
+            string initWait = XenbusPaths.Format(XenbusState.InitWait);
+            long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+            while (await destination.TryReadAsync(XenbusPaths.Key(back, XenbusPaths.StateKey)).ConfigureAwait(false) != initWait)
+            {
+                if (Environment.TickCount64 > deadline)
+                    throw new ToolstackException($"{destination.RunDirectory} has no {type} backend serving the guest (device {type}/{there[i].DevId} did not reach InitWait within {timeout.TotalSeconds:F0} s)");
+                await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+            }
+
+            uint order = Number(await TryReadAsync(XenbusPaths.Key(front, "ring-page-order")).ConfigureAwait(false), 0);
+            uint queues = Number(await TryReadAsync(XenbusPaths.Key(front, "multi-queue-num-queues")).ConfigureAwait(false), 1);
+            uint maxOrder = Number(await destination.TryReadAsync(XenbusPaths.Key(back, "max-ring-page-order")).ConfigureAwait(false), 0);
+            uint maxQueues = Number(await destination.TryReadAsync(XenbusPaths.Key(back, "multi-queue-max-queues")).ConfigureAwait(false), 1);
+            if (order > maxOrder)
+                throw new ToolstackException($"the {type} backend of {destination.RunDirectory} offers rings of up to 2^{maxOrder} pages (max-ring-page-order); the guest's device {type}/{devid} uses 2^{order}");
+            if (queues > maxQueues)
+                throw new ToolstackException($"the {type} backend of {destination.RunDirectory} offers up to {maxQueues} queues (multi-queue-max-queues); the guest's device {type}/{devid} uses {queues}");
+        }
+    }
+
+    private static uint Number(string? text, uint absent) =>
+        text is null ? absent : uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out uint v) ? v : uint.MaxValue;
 
     /// <summary>
     /// Once the incoming domain's memory is final: its xenstore page cleared (a fresh ring for
@@ -303,18 +344,20 @@ public sealed partial class DomainToolstack
             ? info
             : throw new ToolstackException($"domain {domid} does not exist on {RunDirectory}");
 
-    /// <summary>The guest's devices of known types, as types in devid order (what the destination recreates).</summary>
-    private async Task<IReadOnlyList<string>> DeviceTypesAsync(ushort domid)
+    /// <summary>The guest's devices of known types, in devid order (what the destination recreates, in this order).</summary>
+    private async Task<IReadOnlyList<(string Type, uint DevId)>> DevicesAsync(ushort domid)
     {
-        List<string> types = [];
+        List<(string, uint)> devices = [];
         string home = XsPath.DomainPath(domid);
         foreach (string type in (await TryDirectoryAsync(home + "/device").ConfigureAwait(false)).Where(SupportedDeviceTypes.Contains))
         {
-            int count = (await TryDirectoryAsync(home + "/device/" + type).ConfigureAwait(false)).Count(d => d.Length > 0 && d.All(char.IsAsciiDigit));
-            for (int i = 0; i < count; i++)
-                types.Add(type);
+            foreach (string d in await TryDirectoryAsync(home + "/device/" + type).ConfigureAwait(false))
+            {
+                if (d.Length is > 0 and <= 9 && uint.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out uint devid))
+                    devices.Add((type, devid));
+            }
         }
-        return types;
+        return [.. devices.OrderBy(d => d.Item1, StringComparer.Ordinal).ThenBy(d => d.Item2)];
     }
 
     /// <summary>Copies the pages the dirty log marked (clearing each mark before its copy), or every page; returns how many.</summary>

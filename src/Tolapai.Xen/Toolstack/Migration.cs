@@ -22,6 +22,9 @@ public sealed record MigrationOptions
     /// <summary>How long the guest has to come up on the destination before the migration is called failed.</summary>
     public TimeSpan ResumeTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>How long the destination's backends have to take up the guest's devices (reach InitWait) before the migration is refused.</summary>
+    public TimeSpan DeviceReadyTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Called with a line for each step (rounds, suspend, resume).</summary>
     public Action<string>? Log { get; init; }
 }
