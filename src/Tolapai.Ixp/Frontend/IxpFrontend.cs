@@ -46,7 +46,6 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
     private Task _monitor = Task.CompletedTask;
     private DomainContext? _context;
     private int _disposed;
-    private long _resumes;
 
     private IxpFrontend(Host host, GuestPageAllocator pages, XenbusDriver xenbus, ushort domid, ushort backendId, IxpBackendFeatures features, uint devid, IxpFrontendOptions options)
     {
@@ -73,12 +72,6 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 
     /// <summary>True from the start of a suspend until the queues reopen after the resume.</summary>
     public bool IsSuspended => _suspended;
-
-    /// <summary>Resumes done.</summary>
-    public long Resumes => Interlocked.Read(ref _resumes);
-
-    /// <summary>Requests put on a new ring after resumes, over all queues.</summary>
-    public long Resubmitted => _queues.Sum(q => q.Resubmitted);
 
     /// <summary>What this frontend uses.</summary>
     public IxpNegotiated Negotiated { get; private set; }
@@ -121,14 +114,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
         IxpFrontend? front = null;
         try
         {
-            string? backendIdText = await xenbus.ReadKeyAsync(XenbusPaths.BackendIdKey).ConfigureAwait(false);
-            if (!ushort.TryParse(backendIdText, NumberStyles.None, CultureInfo.InvariantCulture, out ushort backendId))
-            {
-                throw new IxpException($"{xenbus.Path}/backend-id is '{backendIdText}', not a domain id");
-            }
-
-        Check(await xenbus.WaitForPeerStateAsync(XenbusState.InitWait, options.HandshakeTimeout).ConfigureAwait(false), "backend InitWait");
-            IxpBackendFeatures features = await IxpBackendFeatures.ReadAsync(xenbus.ReadPeerKeyAsync).ConfigureAwait(false);
+            (ushort backendId, IxpBackendFeatures features) = await MeetBackendAsync(xenbus, options.HandshakeTimeout, CancellationToken.None).ConfigureAwait(false);
             front = new IxpFrontend(host, pages, xenbus, domid, backendId, features, devid, options);
             await front.SetUpAsync(store, options).ConfigureAwait(false);
             return front;
@@ -174,11 +160,30 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 
     private async Task SetUpAsync(XenStoreClient store, IxpFrontendOptions o)
     {
-        List<(string Key, string Value)> keys = BuildQueues(o);
-        await WriteKeysAsync(store, keys, o.HandshakeTimeout).ConfigureAwait(false);
-        Check(await _xenbus.SwitchStateAsync(XenbusState.Initialised).ConfigureAwait(false), "switch to Initialised");
-        Check(await _xenbus.WaitForPeerStateAsync(XenbusState.Connected, o.HandshakeTimeout).ConfigureAwait(false), "backend Connected");
-        Check(await _xenbus.SwitchStateAsync(XenbusState.Connected).ConfigureAwait(false), "switch to Connected");
+        await CompleteHandshakeAsync(store, BuildQueues(o), o.HandshakeTimeout, CancellationToken.None).ConfigureAwait(false);
+        IxpEventSource.Log.DeviceConnected(DomId, -1, Negotiated.Queues, Negotiated.RingPageOrder, Negotiated.Persistent);
+    }
+
+    /// <summary>Handshake, first half: the backend's domid (from our backend-id key), then, once it is InitWait, its features.</summary>
+    private static async Task<(ushort BackendId, IxpBackendFeatures Features)> MeetBackendAsync(XenbusDriver xenbus, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        string? backendIdText = await xenbus.ReadKeyAsync(XenbusPaths.BackendIdKey).ConfigureAwait(false);
+        if (!ushort.TryParse(backendIdText, NumberStyles.None, CultureInfo.InvariantCulture, out ushort backendId))
+        {
+            throw new IxpException($"{xenbus.Path}/backend-id is '{backendIdText}', not a domain id");
+        }
+
+        Check(await xenbus.WaitForPeerStateAsync(XenbusState.InitWait, timeout, cancellationToken).ConfigureAwait(false), "backend InitWait");
+        return (backendId, await IxpBackendFeatures.ReadAsync(xenbus.ReadPeerKeyAsync).ConfigureAwait(false));
+    }
+
+    /// <summary>Handshake, second half: our keys in one transaction, Initialised, the backend Connected, Connected; then the backend watched.</summary>
+    private async Task CompleteHandshakeAsync(XenStoreClient store, List<(string Key, string Value)> keys, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await WriteKeysAsync(store, keys, timeout).ConfigureAwait(false);
+        Check(await _xenbus.SwitchStateAsync(XenbusState.Initialised, cancellationToken).ConfigureAwait(false), "switch to Initialised");
+        Check(await _xenbus.WaitForPeerStateAsync(XenbusState.Connected, timeout, cancellationToken).ConfigureAwait(false), "backend Connected");
+        Check(await _xenbus.SwitchStateAsync(XenbusState.Connected, cancellationToken).ConfigureAwait(false), "switch to Connected");
         _connected = true;
         // Changes queued during the handshake are history; what counts is the peer from now on.
         while (_xenbus.PeerStateChanges.TryRead(out _))
@@ -187,7 +192,6 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
 
         Observe(_xenbus.PeerState);
         _monitor = MonitorAsync();
-        IxpEventSource.Log.DeviceConnected(DomId, -1, Negotiated.Queues, Negotiated.RingPageOrder, Negotiated.Persistent);
     }
 
     private unsafe List<(string Key, string Value)> BuildQueues(IxpFrontendOptions o)
@@ -349,7 +353,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             q.Quiesce();
         }
 
-        TimeSpan step = backendAlive ? _options.HandshakeTimeout : TimeSpan.FromMilliseconds(200);
+        TimeSpan step = _options.HandshakeTimeout;
         try
         {
             if (backendAlive && _xenbus.State is XenbusState.Connected or XenbusState.Initialised)
@@ -439,6 +443,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             return;
         }
 
+        bool resumed = true;
         try
         {
             await ReconnectAsync(context, cancellationToken).ConfigureAwait(false);
@@ -447,25 +452,12 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
         {
             // Nothing will answer what we kept: each request completes once, with an error.
             ProtocolViolation("resume failed: " + e.Message);
-            Console.Error.WriteLine($"ixp frontend dom{DomId}: resume failed, {_queues.Sum(q => q.InFlight)} request(s) in flight fail: {e.Message}");
-            foreach (IxpFrontendQueue q in _queues)
-            {
-                _ = q.FailAllInFlight();
-            }
-
-            // Queues first: a submitter that sees the device not suspended must find them open.
-            foreach (IxpFrontendQueue q in _queues)
-            {
-                q.Reopen();
-            }
-
-            _suspended = false;
-            return;
+            resumed = false;
         }
 
         foreach (IxpFrontendQueue q in _queues)
         {
-            _ = q.Resubmit();
+            _ = resumed ? q.Resubmit() : q.FailInFlight();
         }
 
         // Queues first: a submitter that sees the device not suspended must find them open
@@ -476,8 +468,6 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
         }
 
         _suspended = false;
-
-        Interlocked.Increment(ref _resumes);
     }
 
     private async Task ReconnectAsync(DomainContext context, CancellationToken cancellationToken)
@@ -495,14 +485,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
             Check(await xenbus.SwitchStateAsync(XenbusState.Initialising, cancellationToken).ConfigureAwait(false), "switch to Initialising after resume");
         }
 
-        string? backendIdText = await xenbus.ReadKeyAsync(XenbusPaths.BackendIdKey).ConfigureAwait(false);
-        if (!ushort.TryParse(backendIdText, NumberStyles.None, CultureInfo.InvariantCulture, out ushort backendId))
-        {
-            throw new IxpException($"{xenbus.Path}/backend-id is '{backendIdText}', not a domain id");
-        }
-
-        Check(await xenbus.WaitForPeerStateAsync(XenbusState.InitWait, timeout, cancellationToken).ConfigureAwait(false), "backend InitWait after resume");
-        IxpBackendFeatures f = await IxpBackendFeatures.ReadAsync(xenbus.ReadPeerKeyAsync).ConfigureAwait(false);
+        (ushort backendId, IxpBackendFeatures f) = await MeetBackendAsync(xenbus, timeout, cancellationToken).ConfigureAwait(false);
         if (Incompatible(f) is { } why)
         {
             throw new IxpException("the new backend cannot carry what this device negotiated: " + why);
@@ -518,18 +501,7 @@ public sealed class IxpFrontend : IAsyncDisposable, ISuspendableDevice
         BackendId = backendId;
         Features = f;
         _backendGone = false;
-        List<(string Key, string Value)> keys = RingKeys();
-        await WriteKeysAsync(store, keys, timeout).ConfigureAwait(false);
-        Check(await xenbus.SwitchStateAsync(XenbusState.Initialised, cancellationToken).ConfigureAwait(false), "switch to Initialised");
-        Check(await xenbus.WaitForPeerStateAsync(XenbusState.Connected, timeout, cancellationToken).ConfigureAwait(false), "backend Connected after resume");
-        Check(await xenbus.SwitchStateAsync(XenbusState.Connected, cancellationToken).ConfigureAwait(false), "switch to Connected");
-        while (xenbus.PeerStateChanges.TryRead(out _))
-        {
-        }
-
-        _connected = true;
-        Observe(xenbus.PeerState);
-        _monitor = MonitorAsync();
+        await CompleteHandshakeAsync(store, RingKeys(), timeout, cancellationToken).ConfigureAwait(false);
         await RecreateSessionsAsync(timeout, cancellationToken).ConfigureAwait(false);
         IxpEventSource.Log.DeviceConnected(DomId, -1, Negotiated.Queues, Negotiated.RingPageOrder, Negotiated.Persistent);
     }

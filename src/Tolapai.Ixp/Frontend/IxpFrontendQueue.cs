@@ -124,18 +124,7 @@ public sealed unsafe class IxpFrontendQueue
             return IxpSubmitResult.NotConnected;
         }
 
-        try
-        {
-            return SubmitDesV1(parameterFrame, encrypt, tag);
-        }
-        finally
-        {
-            Volatile.Write(ref _submitting, 0);
-        }
-    }
-
-    private IxpSubmitResult SubmitDesV1(uint parameterFrame, bool encrypt, ulong tag)
-    {
+        using SubmitGate gate = new(this);
         if (parameterFrame < _owner.Pages.Memory.FirstDataFrame || parameterFrame >= _owner.Pages.Memory.Pages)
         {
             return IxpSubmitResult.InvalidParam;
@@ -165,18 +154,7 @@ public sealed unsafe class IxpFrontendQueue
             return IxpSubmitResult.NotConnected;
         }
 
-        try
-        {
-            return SubmitSessionCreate(session, algorithm, direction, key, tag);
-        }
-        finally
-        {
-            Volatile.Write(ref _submitting, 0);
-        }
-    }
-
-    private IxpSubmitResult SubmitSessionCreate(uint session, IxpAlgorithm algorithm, IxpDirection direction, ReadOnlySpan<byte> key, ulong tag)
-    {
+        using SubmitGate gate = new(this);
         if (!_owner.Negotiated.Sessions || key.Length > IxpSessionCreateBody.MaxKeyBytes)
         {
             return IxpSubmitResult.InvalidParam;
@@ -211,18 +189,7 @@ public sealed unsafe class IxpFrontendQueue
             return IxpSubmitResult.NotConnected;
         }
 
-        try
-        {
-            return SubmitSessionDestroy(session, tag);
-        }
-        finally
-        {
-            Volatile.Write(ref _submitting, 0);
-        }
-    }
-
-    private IxpSubmitResult SubmitSessionDestroy(uint session, ulong tag)
-    {
+        using SubmitGate gate = new(this);
         if (!_owner.Negotiated.Sessions)
         {
             return IxpSubmitResult.InvalidParam;
@@ -254,18 +221,7 @@ public sealed unsafe class IxpFrontendQueue
             return IxpSubmitResult.NotConnected;
         }
 
-        try
-        {
-            return SubmitCipher(session, iv, source, destination, tag);
-        }
-        finally
-        {
-            Volatile.Write(ref _submitting, 0);
-        }
-    }
-
-    private IxpSubmitResult SubmitCipher(uint session, ReadOnlySpan<byte> iv, ReadOnlySpan<IxpBuffer> source, ReadOnlySpan<IxpBuffer> destination, ulong tag)
-    {
+        using SubmitGate gate = new(this);
         int total = source.Length + destination.Length;
         IxpNegotiated n = _owner.Negotiated;
         bool indirect = total > Math.Min(IxpCipherBody.MaxSegments, _owner.Features.MaxSegments);
@@ -419,6 +375,12 @@ public sealed unsafe class IxpFrontendQueue
         return true;
     }
 
+    /// <summary>Leaves the submitting thread's gate when disposed (the end of a submission that passed <see cref="EnterSubmit"/>).</summary>
+    private readonly ref struct SubmitGate(IxpFrontendQueue queue)
+    {
+        public void Dispose() => Volatile.Write(ref queue._submitting, 0);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool EnterPoll()
     {
@@ -472,24 +434,18 @@ public sealed unsafe class IxpFrontendQueue
             return -1;
         }
 
-        try
+        using SubmitGate gate = new(this);
+        if (!TryBegin(out uint id, out _))
         {
-            if (!TryBegin(out uint id, out _))
-            {
-                return -1;
-            }
+            return -1;
+        }
 
-            ref Shadow s = ref _shadow[id];
-            s.Request = request;
-            s.Request.Id = id;
-            s.Grants = 0;
-            _ = Publish(id, tag);
-            return id;
-        }
-        finally
-        {
-            Volatile.Write(ref _submitting, 0);
-        }
+        ref Shadow s = ref _shadow[id];
+        s.Request = request;
+        s.Request.Id = id;
+        s.Grants = 0;
+        _ = Publish(id, tag);
+        return id;
     }
 
     /// <summary>
@@ -584,9 +540,6 @@ public sealed unsafe class IxpFrontendQueue
         Volatile.Write(ref _suspended, 0);
     }
 
-    /// <summary>Completes every request in flight with DeviceError (a resume that cannot reconnect): each once, none lost silently.</summary>
-    internal int FailAllInFlight() => FailInFlight();
-
     /// <summary>Tests and hostile guests: the shared ring header and first entry.</summary>
     internal byte* RingAddress => _ringAddress;
 
@@ -673,9 +626,9 @@ public sealed unsafe class IxpFrontendQueue
         return n;
     }
 
-    /// <summary>The backend closed with requests of ours unanswered: each completes with DeviceError (nothing is lost silently).</summary>
+    /// <summary>The backend closed (or a resume could not reconnect) with requests of ours unanswered: each completes once with DeviceError (nothing is lost silently).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int FailInFlight()
+    internal int FailInFlight()
     {
         int n = 0;
         for (uint id = 0; id < _shadow.Length; id++)

@@ -21,22 +21,6 @@ public interface ISuspendableDevice
     Task ResumeAsync(DomainContext context, CancellationToken cancellationToken);
 }
 
-/// <summary>Where a guest is in its suspend/resume cycle.</summary>
-public enum GuestRunState
-{
-    /// <summary>Running; devices connected.</summary>
-    Running,
-
-    /// <summary>Devices quiescing.</summary>
-    Suspending,
-
-    /// <summary>Suspended, waiting for a resume ticket (a migration's destination, a cancelled suspend, or a new dom0).</summary>
-    Suspended,
-
-    /// <summary>Moving to the ticket's host and reconnecting devices.</summary>
-    Resuming,
-}
-
 /// <summary>One suspend/resume cycle of a guest, as the guest saw it.</summary>
 /// <param name="Cause">"suspend" (the toolstack asked) or "dom0 died".</param>
 /// <param name="FromRunDirectory">Where it was.</param>
@@ -72,7 +56,6 @@ public sealed class DomainContext : IAsyncDisposable
     private readonly Lock _devicesLock = new();
     private readonly SemaphoreSlim _deviceSetup = new(1, 1);
     private readonly List<ISuspendableDevice> _devices = [];
-    private readonly List<GuestResumed> _history = [];
     private readonly Task _heartbeat;
     private readonly Task _control;
     private readonly int _pid;
@@ -81,7 +64,6 @@ public sealed class DomainContext : IAsyncDisposable
     private volatile Host _host;
     private volatile XenStoreClient _xenStore;
     private volatile GuestStartInfo _startInfo;
-    private volatile int _state;
 
     private DomainContext(GuestStartInfo info, Host host, GuestMemory memory, XenStoreClient xenStore, string name, TimeSpan heartbeatPeriod,
         System.Threading.Channels.ChannelReader<XsWatchEvent> shutdownEvents)
@@ -119,29 +101,11 @@ public sealed class DomainContext : IAsyncDisposable
     /// </summary>
     public XenStoreClient XenStore => _xenStore;
 
-    /// <summary>Where the guest is in its suspend/resume cycle.</summary>
-    public GuestRunState State => (GuestRunState)_state;
-
     /// <summary>How often the dom0's liveness is checked.</summary>
     public static TimeSpan LivenessPeriod { get; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Suspend/resume cycles completed, oldest first.</summary>
-    public IReadOnlyList<GuestResumed> History
-    {
-        get
-        {
-            lock (_devicesLock)
-            {
-                return [.. _history];
-            }
-        }
-    }
-
     /// <summary>Raised (on the control task) after each resume.</summary>
     public event EventHandler<GuestResumed>? Resumed;
-
-    /// <summary>Why the last resume failed, if one did (the guest then stays suspended).</summary>
-    public string? ResumeError { get; private set; }
 
     /// <summary>
     /// Completes with the request ("poweroff", "reboot", "halt", ...) when the toolstack writes
@@ -404,29 +368,23 @@ public sealed class DomainContext : IAsyncDisposable
             devices = [.. _devices];
         }
 
-        _state = (int)GuestRunState.Suspending;
         foreach (ISuspendableDevice d in devices)
             await d.SuspendAsync(backendAlive, stop).ConfigureAwait(false);
         Memory.Pause();
         _ = _host.ShutdownSelf(DomId, ShutdownReason.Suspend);
-        _state = (int)GuestRunState.Suspended;
         while (true)
         {
             ResumeTicket? ticket = await WaitForTicketAsync(stop).ConfigureAwait(false);
-            _state = (int)GuestRunState.Resuming;
             try
             {
                 if (!ticket.InPlace)
                     await MoveAsync(ticket, stop).ConfigureAwait(false);
-                ResumeError = null;
                 break;
             }
             catch (Exception e) when (e is InvalidOperationException or IOException or InvalidDataException or XenStoreException or TimeoutException or UnauthorizedAccessException)
             {
                 // A ticket we cannot follow (its host went away meanwhile): stay suspended, say why, wait for the next.
-                ResumeError = $"cannot resume on {ticket.RunDirectory} as domain {ticket.DomId}: {e.Message}";
-                Console.Error.WriteLine("tolapai guest: " + ResumeError);
-                _state = (int)GuestRunState.Suspended;
+                Console.Error.WriteLine($"tolapai guest: cannot resume on {ticket.RunDirectory} as domain {ticket.DomId}: {e.Message}");
             }
         }
 
@@ -434,7 +392,6 @@ public sealed class DomainContext : IAsyncDisposable
         _host.Heartbeat(DomId);
         foreach (ISuspendableDevice d in devices)
             await d.ResumeAsync(this, stop).ConfigureAwait(false);
-        _state = (int)GuestRunState.Running;
         // The toolstack's sign that this guest runs again (its devices reconnected).
         try
         {
@@ -445,13 +402,7 @@ public sealed class DomainContext : IAsyncDisposable
             // The toolstack is taking the domain down already.
         }
 
-        var done = new GuestResumed(cause, fromDir, fromId, _startInfo.RunDirectory, DomId, System.Diagnostics.Stopwatch.GetElapsedTime(began));
-        lock (_devicesLock)
-        {
-            _history.Add(done);
-        }
-
-        Resumed?.Invoke(this, done);
+        Resumed?.Invoke(this, new GuestResumed(cause, fromDir, fromId, _startInfo.RunDirectory, DomId, System.Diagnostics.Stopwatch.GetElapsedTime(began)));
     }
 
     private async Task<ResumeTicket> WaitForTicketAsync(CancellationToken stop)

@@ -58,15 +58,14 @@ public sealed partial class DomainToolstack
         DomainInfo info = CheckMigratable(domid); // again under the lock: a migration that just ended released it
         string home = XsPath.DomainPath(domid);
         string name = await TryReadAsync(home + "/name").ConfigureAwait(false) ?? throw new ToolstackException($"domain {domid} has no name in XenStore");
-        if (await TryReadAsync(home + "/control/feature-suspend").ConfigureAwait(false) != "1")
-            throw new ToolstackException($"domain {domid} cannot suspend (its guest did not write control/feature-suspend)");
+        await CheckCanSuspendAsync(domid).ConfigureAwait(false);
         if (await destination.FindByNameAsync(name).ConfigureAwait(false) is ushort clash)
             throw new ToolstackException($"a domain named '{name}' already exists on {destination.RunDirectory} (domid {clash})");
         IReadOnlyList<(string Type, uint DevId)> devices = await DevicesAsync(domid).ConfigureAwait(false);
         var incoming = IncomingDomain.From(info, name, [.. devices.Select(d => d.Type)]);
 
         long started = Stopwatch.GetTimestamp();
-        (ushort newId, _) = await destination.ReserveIncomingAsync(incoming, cancellationToken).ConfigureAwait(false);
+        ushort newId = await destination.ReserveIncomingAsync(incoming, cancellationToken).ConfigureAwait(false);
         o.Log?.Invoke($"domain {domid} → {destination.RunDirectory} as domain {newId}");
         bool suspended = false, handedOver = false;
         int rounds = 0;
@@ -137,8 +136,7 @@ public sealed partial class DomainToolstack
     {
         CheckGuestDomId(domid);
         DomainInfo info = CheckMigratable(domid);
-        if (await TryReadAsync(XsPath.DomainPath(domid) + "/control/feature-suspend").ConfigureAwait(false) != "1")
-            throw new ToolstackException($"domain {domid} cannot suspend (its guest did not write control/feature-suspend)");
+        await CheckCanSuspendAsync(domid).ConfigureAwait(false);
         await SuspendLockedAsync(domid, info, timeout, cancellationToken).ConfigureAwait(false);
     }
 
@@ -152,10 +150,24 @@ public sealed partial class DomainToolstack
         DomainInfo info = CheckMigratable(domid);
         if (info.Shutdown != ShutdownReason.Suspend)
             throw new ToolstackException($"domain {domid} is not suspended");
-        await TryRmAsync(XsPath.DomainPath(domid) + "/control/feature-suspend").ConfigureAwait(false);
+        await TryRmAsync(FeatureSuspendKey(domid)).ConfigureAwait(false);
         ResumeInPlace(domid, info);
         await WaitForResumeAsync(domid, info, timeout, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// True once guest <paramref name="domid"/> has written <c>control/feature-suspend = 1</c>:
+    /// it can suspend (a Xen-aware kernel that finished starting, or one that resumed).
+    /// </summary>
+    public async Task<bool> CanSuspendAsync(ushort domid) => await TryReadAsync(FeatureSuspendKey(domid)).ConfigureAwait(false) == "1";
+
+    private async Task CheckCanSuspendAsync(ushort domid)
+    {
+        if (!await CanSuspendAsync(domid).ConfigureAwait(false))
+            throw new ToolstackException($"domain {domid} cannot suspend (its guest did not write control/feature-suspend)");
+    }
+
+    private static string FeatureSuspendKey(ushort domid) => XsPath.DomainPath(domid) + "/control/feature-suspend";
 
     private void ResumeInPlace(ushort domid, DomainInfo info)
     {
@@ -170,7 +182,7 @@ public sealed partial class DomainToolstack
     /// </summary>
     internal async Task<ushort> AdoptAsync(IncomingDomain guest, string oldMemoryFile, CancellationToken cancellationToken)
     {
-        (ushort id, _) = await ReserveIncomingAsync(guest, cancellationToken).ConfigureAwait(false);
+        ushort id = await ReserveIncomingAsync(guest, cancellationToken).ConfigureAwait(false);
         try
         {
             GuestMemory target = Host.MapGuestMemory(id) ?? throw new ToolstackException($"the memory of adopted domain {id} is gone");
@@ -191,7 +203,7 @@ public sealed partial class DomainToolstack
     }
 
     /// <summary>Claims a domain slot for an incoming guest (its process, its sizes) with a zeroed memory file.</summary>
-    internal async Task<(ushort DomId, uint Generation)> ReserveIncomingAsync(IncomingDomain guest, CancellationToken cancellationToken)
+    internal async Task<ushort> ReserveIncomingAsync(IncomingDomain guest, CancellationToken cancellationToken)
     {
         using FileLock toolstackLock = await LockAsync(cancellationToken).ConfigureAwait(false);
         if (guest.GrantFrames == 0 || (ulong)guest.GrantFrames * 512 > Host.MaxGrantEntries)
@@ -202,13 +214,12 @@ public sealed partial class DomainToolstack
             throw new ToolstackException($"the guest process {guest.Pid} is gone (stat: {ProcessIdentity.StartTime(guest.Pid)?.ToString(CultureInfo.InvariantCulture) ?? "none"}, alive {ProcessIdentity.IsAlive(guest.Pid, guest.StartTime)})");
         if (created != XenError.Ok)
             throw new ToolstackException($"cannot create domain {id} on {RunDirectory}: {created}");
-        DomainInfo info = Host.Lookup(id)!.Value;
-        if (info.StartTime != guest.StartTime)
+        if (Host.Lookup(id)!.Value.StartTime != guest.StartTime)
         {
             _ = Host.DestroyDomain(id);
             throw new ToolstackException($"the guest process {guest.Pid} is gone");
         }
-        return (id, info.Generation);
+        return id;
     }
 
     /// <summary>An incoming domain's home and devices (its backends start and wait for it) and its record; returns the devices made, in order.</summary>
@@ -303,7 +314,7 @@ public sealed partial class DomainToolstack
     /// <summary>Waits until the guest, resumed here, has written <c>control/feature-suspend</c> again (its last step after its devices reconnected).</summary>
     internal async Task WaitForResumeAsync(ushort id, DomainInfo guest, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        string key = XsPath.DomainPath(id) + "/control/feature-suspend";
+        string key = FeatureSuspendKey(id);
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (await TryReadAsync(key).ConfigureAwait(false) != "1")
         {

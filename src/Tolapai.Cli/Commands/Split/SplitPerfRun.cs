@@ -252,7 +252,7 @@ internal sealed class SplitPerfRun
                 foreach (Moving g in guests)
                 {
                     // Ended, or not up yet (a guest still starting cannot suspend): not a failed migration, the next period tries again.
-                    if (g.Finished || !await CanSuspendAsync(hosts[g.Host], g.DomId).ConfigureAwait(false))
+                    if (g.Finished || !await CanSuspendAsync(hosts[g.Host].Toolstack, g.DomId).ConfigureAwait(false))
                     {
                         continue;
                     }
@@ -289,12 +289,12 @@ internal sealed class SplitPerfRun
         }
     }
 
-    /// <summary>True once the guest has advertised <c>control/feature-suspend</c> (what a migration needs first).</summary>
-    private static async Task<bool> CanSuspendAsync(SplitHost host, ushort domid)
+    /// <summary><see cref="DomainToolstack.CanSuspendAsync"/>; false when the store refuses (the guest's home is going away).</summary>
+    private static async Task<bool> CanSuspendAsync(DomainToolstack toolstack, ushort domid)
     {
         try
         {
-            return await host.Toolstack.XenStore.ReadStringAsync(XsPath.DomainPath(domid) + "/control/feature-suspend").ConfigureAwait(false) == "1";
+            return await toolstack.CanSuspendAsync(domid).ConfigureAwait(false);
         }
         catch (XenStoreException)
         {
