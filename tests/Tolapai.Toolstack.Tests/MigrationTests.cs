@@ -202,19 +202,8 @@ public sealed class MigrationTests
         await using Dom0Process small = await Dom0Process.StartWithAcceleratorAsync(null, "--max-ring-page-order", "0");
         await using Dom0Process none = await Dom0Process.StartAsync();
         await using Dom0Process mapping = await Dom0Process.StartWithAcceleratorAsync(null, "--no-persistent");
-        (ushort id, string result, string log) = await StartGuestAsync(a, "picky", seconds: 8);
+        (ushort id, string result, string log) = await StartGuestAsync(a, "picky", seconds: 12);
         string domid = id.ToString(CultureInfo.InvariantCulture);
-
-        // The guest's ring is 2^2 pages: a backend offering 2^0 cannot take its requests in flight.
-        CliResult tooSmall = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, domid, "--to", small.RunDirectory);
-        Assert.Equal(1, tooSmall.ExitCode);
-        Assert.Contains("max-ring-page-order", tooSmall.Stderr, StringComparison.Ordinal);
-        Assert.Equal(["Domain-0"], await DomainsAsync(small.RunDirectory));
-
-        CliResult noBackend = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, domid, "--to", none.RunDirectory);
-        Assert.Equal(1, noBackend.ExitCode);
-        Assert.Contains("has no ixp backend", noBackend.Stderr, StringComparison.Ordinal);
-        Assert.Equal(["Domain-0"], await DomainsAsync(none.RunDirectory));
 
         // No persistent grants there: the frontend keeps its grants, the backend maps them per request.
         CliResult there = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, "--live", domid, "--to", mapping.RunDirectory);
@@ -227,6 +216,19 @@ public sealed class MigrationTests
 
         CliResult back = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", mapping.RunDirectory, moved.ToString(CultureInfo.InvariantCulture), "--to", a.RunDirectory);
         Assert.True(back.ExitCode == 0, $"{back}; the guest's log: {TryRead(log)}");
+        domid = back.Stdout.Trim(); // its domid on a now
+
+        // The guest's ring is 2^2 pages: a backend offering 2^0 cannot take its requests in flight.
+        CliResult tooSmall = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, domid, "--to", small.RunDirectory);
+        Assert.Equal(1, tooSmall.ExitCode);
+        Assert.Contains("max-ring-page-order", tooSmall.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["Domain-0"], await DomainsAsync(small.RunDirectory));
+
+        CliResult noBackend = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, domid, "--to", none.RunDirectory);
+        Assert.Equal(1, noBackend.ExitCode);
+        Assert.Contains("has no ixp backend", noBackend.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["Domain-0"], await DomainsAsync(none.RunDirectory));
+
         await VerifiedResultAsync(result, log);
     }
 
