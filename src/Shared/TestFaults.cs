@@ -7,7 +7,7 @@ namespace Tolapai.Faults;
 
 /// <summary>
 /// Faults a test injects into a real run to show that a check or a gate can fail: a slower kernel,
-/// engine or backend, or a backend that copies payload. Read once, at first use, from
+/// engine or backend, or a backend that copies payload or allocates per request. Read once, at first use, from
 /// <c>TOLAPAI_TEST_FAULTS</c>, a comma-separated list of <c>name</c> or <c>name=factor</c>
 /// (<c>slow-scalar-kernel=2,copy-backend</c>). Unset in every real run: each fault is a
 /// <c>static readonly</c> field, so the tiered JIT folds its check away.
@@ -23,7 +23,7 @@ internal static class TestFaults
     public const string Variable = "TOLAPAI_TEST_FAULTS";
 
     /// <summary>The names this build knows.</summary>
-    public static readonly string[] Names = ["slow-scalar-kernel", "slow-simd-kernel", "slow-engine", "slow-backend", "copy-backend"];
+    public static readonly string[] Names = ["slow-scalar-kernel", "slow-simd-kernel", "slow-engine", "slow-backend", "copy-backend", "alloc-backend"];
 
     /// <summary>Slow-down factor of the scalar DES kernel (1 = off).</summary>
     public static readonly double SlowScalarKernel = Factor("slow-scalar-kernel");
@@ -39,6 +39,9 @@ internal static class TestFaults
 
     /// <summary>The ixp backend stages each request's payload through a buffer of its own (a copy in and a copy out), and counts it.</summary>
     public static readonly bool CopyBackend = Factor("copy-backend") != 1;
+
+    /// <summary>The ixp backend allocates one small object per response on its worker thread, so an allocation check has something to catch.</summary>
+    public static readonly bool AllocBackend = Factor("alloc-backend") != 1;
 
     /// <summary>True when any fault is set.</summary>
     public static readonly bool Any = Environment.GetEnvironmentVariable(Variable) is { Length: > 0 };

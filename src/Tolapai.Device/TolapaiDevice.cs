@@ -141,13 +141,22 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 BounceBytes = c.BounceBytes + Volatile.Read(ref e.BounceBytes),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
                 Coalesced = c.Coalesced + Volatile.Read(ref e.Coalesced),
-                EngineAllocatedBytes = c.EngineAllocatedBytes + Volatile.Read(ref e.AllocatedBytes),
                 ExecuteSeconds = c.ExecuteSeconds + ((double)Volatile.Read(ref e.ExecuteTicks) / System.Diagnostics.Stopwatch.Frequency),
             };
         }
 
         return c;
     }
+
+    /// <summary>
+    /// Each engine thread's count of managed bytes allocated, read by that thread on its next
+    /// loop pass after this call (a parked engine is woken for it). Two samples bracket a
+    /// window exactly: their difference is what each engine allocated between them.
+    /// </summary>
+    /// <param name="timeout">How long to wait for every engine's answer (default 10 s).</param>
+    /// <exception cref="TimeoutException">An engine did not answer in time.</exception>
+    public long[] SampleEngineAllocatedBytes(TimeSpan? timeout = null) =>
+        Diagnostics.ThreadAllocationProbe.Sample([.. _engines.Select(e => e.Allocations)], () => RingDeviceDoorbell(force: true), timeout ?? TimeSpan.FromSeconds(10));
 
     /// <summary>Stops the engines and frees the region and every session.</summary>
     public void Dispose()
@@ -218,9 +227,6 @@ public readonly record struct DeviceCounters
 
     /// <summary>Times an engine waited for a short batch to fill.</summary>
     public long Coalesced { get; init; }
-
-    /// <summary>Bytes the engine threads have allocated in all (as of their last batch); does not grow per request.</summary>
-    public long EngineAllocatedBytes { get; init; }
 
     /// <summary>Seconds the engines spent running batches (wall clock, summed over engines).</summary>
     public double ExecuteSeconds { get; init; }

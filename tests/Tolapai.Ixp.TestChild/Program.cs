@@ -10,8 +10,9 @@ namespace Tolapai.Ixp.TestChild;
 /// usage: Tolapai.Ixp.TestChild ROLE RUNDIR DOMID [key=value ...]
 /// Waits for "go STOREGFN STOREPORT" on stdin (the toolstack has made its domain for this
 /// process, introduced it and added the device), opens ixp device 0 and runs ROLE. Prints "CONNECTED", role lines, "OK ..." on
-/// success, "FAIL ..." (exit 1) otherwise. Options: queues, order, persistent, indirect,
-/// sessions, seed, ms (load time), depth.
+/// success, "FAIL ..." (exit 1) otherwise. ROLE "backend" (DOMID 0) is dom0's side instead: see
+/// <see cref="BackendRole.Run"/>. Options: queues, order, persistent, indirect,
+/// sessions, seed, ms (load time), depth, size, warmup, hold (load: WARM, then wait for "run").
 /// </summary>
 public static class Program
 {
@@ -25,6 +26,11 @@ public static class Program
 
         try
         {
+            if (args[0] == "backend")
+            {
+                return await BackendRole.Run(args[1]);
+            }
+
             Dictionary<string, string> o = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
             string[] go = (await Console.In.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) ?? "").Split(' ');
             if (go.Length != 3 || go[0] != "go")
@@ -59,7 +65,7 @@ public static class Program
                 "hold" => Roles.Hold(front),
                 "orphan" => Roles.Orphan(front),
                 "sample" => Roles.Sample(front, Int(o, "depth", 64), Int(o, "ops", 2000)),
-                "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096), Int(o, "warmup", 300)),
+                "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096), Int(o, "warmup", 300), Int(o, "hold", 0) == 1),
                 "hostile-requests" => Hostile.Requests(front, o.GetValueOrDefault("case", "")),
                 "hostile-rewrite" => Hostile.Rewrite(front),
                 "hostile-index" => Hostile.BogusIndex(front),

@@ -283,13 +283,25 @@ internal static unsafe class Roles
         return 0;
     }
 
-    /// <summary>3DES-CBC with <paramref name="depth"/> requests in flight for <paramref name="ms"/>: prints OPS n, ops/s.</summary>
-    public static int Load(IxpFrontend front, int ms, int depth, int size, int warmupMs)
+    /// <summary>
+    /// 3DES-CBC with <paramref name="depth"/> requests in flight for <paramref name="ms"/> after a
+    /// warm-up: prints "OPS n ops/s errors allocated", the last the exact bytes this thread (it
+    /// submits and polls, so it is the guest's whole data path) allocated in the timed run. With
+    /// <paramref name="hold"/>, prints "WARM" between warm-up and run and waits for "run" on stdin,
+    /// so the test can open its own window on dom0's threads.
+    /// </summary>
+    public static int Load(IxpFrontend front, int ms, int depth, int size, int warmupMs, bool hold)
     {
         Check(IxpCyInstance.Create(front, 0, CompletionMode.Polling, out IxpCyInstance? inst) == CpaStatus.Success, "create");
         using IxpCyInstance cy = inst!;
-        IxpThroughputResult r = IxpThroughput.Run(cy, TimeSpan.FromMilliseconds(ms), depth, size, warmup: TimeSpan.FromMilliseconds(warmupMs));
-        Say(FormattableString.Invariant($"OPS {r.Operations} {r.OpsPerSecond:F0} {r.Errors} {r.BytesAllocatedPerOperation:F1}"));
+        Action? warmedUp = hold ? () =>
+        {
+            Say("WARM");
+            Check(Console.In.ReadLine() == "run", "run");
+        }
+        : null;
+        IxpThroughputResult r = IxpThroughput.Run(cy, TimeSpan.FromMilliseconds(ms), depth, size, warmup: TimeSpan.FromMilliseconds(warmupMs), warmedUp: warmedUp);
+        Say(FormattableString.Invariant($"OPS {r.Operations} {r.OpsPerSecond:F0} {r.Errors} {r.AllocatedBytes}"));
         return 0;
     }
 }

@@ -189,10 +189,24 @@ public class EndToEndTests(ITestOutputHelper output)
         {
             IxpThroughputResult n = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(400), depth: 64, size: 4096, warmup: TimeSpan.FromMilliseconds(400));
             IxpThroughputResult n1 = IxpThroughput.Run(native!, TimeSpan.FromMilliseconds(200), depth: 1, size: 64, warmup: TimeSpan.FromMilliseconds(200));
-            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=400", "depth=64", "size=4096", "order=2", "warmup=400");
+            // The guest warms up, says WARM and waits: the window on dom0's threads opens there
+            // (each thread reads its own count when asked), and closes after the guest's last
+            // completion. The guest measures its own thread over the same run.
+            using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=400", "depth=64", "size=4096", "order=2", "warmup=400", "hold=1");
+            await g.ExpectAsync("WARM");
+            long[] workersBefore = h.Backend.SampleWorkerAllocatedBytes(), enginesBefore = h.Device.SampleEngineAllocatedBytes();
+            long responsesBefore = h.Backend.ResponsesWritten;
+            g.Send("run");
             string split = await g.ExpectAsync("OPS");
-            long allocated = h.Backend.WorkerAllocatedBytes, responses = h.Backend.ResponsesWritten;
+            long[] workersAfter = h.Backend.SampleWorkerAllocatedBytes(), enginesAfter = h.Device.SampleEngineAllocatedBytes();
+            long responses = h.Backend.ResponsesWritten - responsesBefore;
             await g.FinishAsync();
+            output.WriteLine($"in the window ({responses} responses): guest {split.Split(' ')[4]} B; backend workers {string.Join(", ", workersAfter.Zip(workersBefore, (a, b) => a - b))} B; engines {string.Join(", ", enginesAfter.Zip(enginesBefore, (a, b) => a - b))} B; native run on this thread {n.AllocatedBytes} B");
+            Assert.True(responses >= long.Parse(split.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture), $"the window saw {responses} responses, fewer than the guest's {split}");
+            Assert.Equal("0", split.Split(' ')[4]);
+            Assert.Equal(workersBefore, workersAfter);
+            Assert.Equal(enginesBefore, enginesAfter);
+            Assert.Equal(0, n.AllocatedBytes);
             using GuestProcess g1 = await h.StartGuestAsync(2, "load", "ms=200", "depth=1", "size=64", "warmup=200");
             await g1.ExpectAsync("CONNECTED");
             long parksBefore = h.Backend.Parks;
@@ -205,12 +219,41 @@ public class EndToEndTests(ITestOutputHelper output)
             double split1Ops = double.Parse(split1.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
             output.WriteLine($"4096 B 3DES-CBC depth 64: native {n.OpsPerSecond:F0} ops/s ({n.Mbps:F0} Mbit/s), split {splitOps:F0} ops/s ({splitOps * 4096 * 8 / 1e6:F0} Mbit/s), split/native = {splitOps / n.OpsPerSecond:F2}");
             output.WriteLine($"64 B depth 1: native {1e6 / n1.OpsPerSecond:F1} us/op, split {1e6 / split1Ops:F1} us/op (mean round trip)");
-            output.WriteLine($"guest: {split} (ops, ops/s, errors, B allocated/op); native {n.BytesAllocatedPerOperation:F2} B/op; backend worker {(double)allocated / Math.Max(1, responses):F2} B/response over {responses} responses");
+            output.WriteLine($"guest: {split} (ops, ops/s, errors, B allocated)");
             output.WriteLine($"payload bytes copied: backend {h.Backend.PayloadBytesCopied}; control bytes copied {h.Backend.ControlBytesCopied}");
             Assert.Equal(0, n.Errors);
             Assert.Equal("0", split.Split(' ')[3]);
             Assert.Equal(0, h.Backend.PayloadBytesCopied);
         }
+    }
+
+    [Fact]
+    public async Task The_backend_allocation_window_catches_a_backend_that_allocates_per_request()
+    {
+        // Positive control for the zero above: the same window, on a backend in a child process
+        // with the alloc-backend fault (one object per response), must see the bytes.
+        await using IxpHost h = await IxpHost.StartAsync(inProcessBackend: false);
+        using GuestProcess backend = await GuestProcess.StartBackend(h, "alloc-backend");
+        using GuestProcess g = await h.StartGuestAsync(1, "load", "ms=200", "depth=16", "size=512", "warmup=100", "hold=1");
+        await g.ExpectAsync("WARM");
+        backend.Send("sample");
+        string before = await backend.ExpectAsync("ALLOC");
+        g.Send("run");
+        string ops = await g.ExpectAsync("OPS");
+        backend.Send("sample");
+        string after = await backend.ExpectAsync("ALLOC");
+        output.WriteLine($"guest {ops}; backend before {before}, after {after}");
+        long[] b = [.. before.Split(' ')[1].Split(',').Select(x => long.Parse(x, System.Globalization.CultureInfo.InvariantCulture))];
+        long[] a = [.. after.Split(' ')[1].Split(',').Select(x => long.Parse(x, System.Globalization.CultureInfo.InvariantCulture))];
+        long responses = long.Parse(after.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture) - long.Parse(before.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+        long allocated = a.Sum() - b.Sum();
+        Assert.True(responses > 0, "no responses in the window");
+
+        // At least one object header and method table pointer (16 B on x64) per response.
+        Assert.True(allocated >= 16 * responses, $"the backend workers allocated {allocated} B over {responses} responses with alloc-backend set");
+        Assert.Equal("0", ops.Split(' ')[4]); // the guest's thread is not the one at fault
+        await g.FinishAsync();
+        backend.Send("bye");
     }
 }
 

@@ -21,7 +21,9 @@ internal sealed class IxpHost : IAsyncDisposable
     public const uint GuestPages = 1024;
     private readonly List<GuestProcess> _guests = [];
 
-    private IxpHost(string dir, Host host, XenStoreDaemon daemon, XenStoreClient dom0, TolapaiDevice device, NativeCyInstance native, IxpBackend backend)
+    private readonly IxpBackend? _backend;
+
+    private IxpHost(string dir, Host host, XenStoreDaemon daemon, XenStoreClient dom0, TolapaiDevice device, NativeCyInstance native, IxpBackend? backend)
     {
         Dir = dir;
         Host = host;
@@ -29,7 +31,7 @@ internal sealed class IxpHost : IAsyncDisposable
         Dom0 = dom0;
         Device = device;
         Native = native;
-        Backend = backend;
+        _backend = backend;
     }
 
     public string Dir { get; }
@@ -44,9 +46,11 @@ internal sealed class IxpHost : IAsyncDisposable
 
     public NativeCyInstance Native { get; }
 
-    public IxpBackend Backend { get; }
+    /// <summary>The backend in this process (absent when the test runs it in a child: <see cref="GuestProcess.StartBackend"/>).</summary>
+    public IxpBackend Backend => _backend ?? throw new InvalidOperationException("this host's backend runs in a child process");
 
-    public static async Task<IxpHost> StartAsync(IxpBackendOptions? options = null, DeviceOptions? deviceOptions = null)
+    /// <summary>A host; with <paramref name="inProcessBackend"/> false, no backend here (a child process serves the guests).</summary>
+    public static async Task<IxpHost> StartAsync(IxpBackendOptions? options = null, DeviceOptions? deviceOptions = null, bool inProcessBackend = true)
     {
         string dir = Path.Combine(Host.DefaultRoot, "tolapai-ixp-" + Guid.NewGuid().ToString("N")[..12]);
         Host host = Host.Create(dir);
@@ -55,8 +59,13 @@ internal sealed class IxpHost : IAsyncDisposable
         XenStoreClient dom0 = await XenStoreClient.ConnectAsync(daemon.SocketPath!);
         TolapaiDevice device = TolapaiDevice.Create(deviceOptions ?? new DeviceOptions());
         Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? native));
-        XenStoreClient backendClient = await XenStoreClient.ConnectAsync(daemon.SocketPath!);
-        IxpBackend backend = await IxpBackend.StartAsync(host, backendClient, native!, options);
+        IxpBackend? backend = null;
+        if (inProcessBackend)
+        {
+            XenStoreClient backendClient = await XenStoreClient.ConnectAsync(daemon.SocketPath!);
+            backend = await IxpBackend.StartAsync(host, backendClient, native!, options);
+        }
+
         return new IxpHost(dir, host, daemon, dom0, device, native!, backend);
     }
 
@@ -131,7 +140,11 @@ internal sealed class IxpHost : IAsyncDisposable
             g.Dispose();
         }
 
-        await Backend.DisposeAsync();
+        if (_backend is not null)
+        {
+            await _backend.DisposeAsync();
+        }
+
         Native.Dispose();
         Device.Dispose();
         await Dom0.DisposeAsync();
@@ -153,9 +166,14 @@ internal sealed class GuestProcess : IDisposable
     private readonly Process _p;
     private readonly List<string> _all = [];
 
-    public GuestProcess(string role, string dir, ushort domid, string[] options)
+    public GuestProcess(string role, string dir, ushort domid, string[] options, string? testFaults = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (testFaults is not null)
+        {
+            psi.Environment["TOLAPAI_TEST_FAULTS"] = testFaults;
+        }
+
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Tolapai.Ixp.TestChild.dll"));
         psi.ArgumentList.Add(role);
         psi.ArgumentList.Add(dir);
@@ -169,6 +187,22 @@ internal sealed class GuestProcess : IDisposable
     }
 
     public int Pid => _p.Id;
+
+    /// <summary>dom0's backend (device, driver, ixp backend) in a child process on <paramref name="host"/>, with <paramref name="testFaults"/> set there only; returns once it is READY.</summary>
+    public static async Task<GuestProcess> StartBackend(IxpHost host, string? testFaults)
+    {
+        GuestProcess b = new("backend", host.Dir, 0, [], testFaults);
+        try
+        {
+            await b.ExpectAsync("READY");
+            return b;
+        }
+        catch
+        {
+            b.Dispose();
+            throw;
+        }
+    }
 
     public void Send(string line)
     {

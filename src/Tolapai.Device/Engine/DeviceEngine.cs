@@ -67,6 +67,7 @@ internal sealed unsafe partial class DeviceEngine
             _ => 1u,
         };
         _thread = new Thread(Loop) { IsBackground = true, Name = $"tolapai-engine-{index}" };
+        Allocations = new Diagnostics.ThreadAllocationProbe(_thread.Name);
     }
 
     /// <summary>Batches run.</summary>
@@ -90,8 +91,8 @@ internal sealed unsafe partial class DeviceEngine
     /// <summary>Times the engine parked on its doorbell.</summary>
     public long Parks;
 
-    /// <summary>Bytes this engine thread has allocated (read after each batch): flat once warm.</summary>
-    public long AllocatedBytes;
+    /// <summary>This engine thread's allocated bytes, answered on the thread at the top of a loop pass.</summary>
+    public readonly Diagnostics.ThreadAllocationProbe Allocations;
 
     /// <summary>Stopwatch ticks spent running batches and writing their responses.</summary>
     public long ExecuteTicks;
@@ -111,6 +112,7 @@ internal sealed unsafe partial class DeviceEngine
         uint idleSpins = 0;
         while (!_stop)
         {
+            Allocations.Poll();
             int n = Gather();
             if (n == 0)
             {
@@ -149,8 +151,9 @@ internal sealed unsafe partial class DeviceEngine
                 // One event per batch: its requests and how long the engine took over them.
                 Tolapai.Diagnostics.DataPlaneEventSource.Log.RequestCompleted(Tolapai.Diagnostics.Stage.EngineBatch, 0, Batches, 0, n, (long)(ticks * (1e9 / System.Diagnostics.Stopwatch.Frequency)));
             }
-            AllocatedBytes = GC.GetAllocatedBytesForCurrentThread();
         }
+
+        Allocations.Retire();
     }
 
     // Spin budget spent: announce sleep, check once more (the driver checks "sleeping" after
@@ -164,7 +167,7 @@ internal sealed unsafe partial class DeviceEngine
         // Full fence: "sleeping" is visible before we look at the producer indexes again, so a
         // driver that published before this sees sleeping = 1 after its own fence, or we see its index.
         Interlocked.MemoryBarrier();
-        if (!HasWork() && !_stop)
+        if (!HasWork() && !_stop && !Allocations.IsRequested)
         {
             Parks++;
             Futex.Wait(&bell[0], seq, TimeSpan.FromMilliseconds(100));

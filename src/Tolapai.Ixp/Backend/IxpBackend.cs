@@ -74,8 +74,16 @@ public sealed partial class IxpBackend : IAsyncDisposable
     /// <summary>Bytes of control data copied out of guest pages (v1 parameter headers: 32 per request; key and IV, never payload).</summary>
     public long ControlBytesCopied => Interlocked.Read(ref _controlBytesCopied);
 
-    /// <summary>Managed bytes the worker threads allocated so far (the data path allocates none; protocol v1 makes a driver session per request).</summary>
-    public long WorkerAllocatedBytes => _workers.Sum(w => w.AllocatedBytes);
+    /// <summary>
+    /// Each worker thread's count of managed bytes allocated, read by that thread on its next
+    /// loop pass after this call (a parked worker is woken for it). Two samples bracket a window
+    /// exactly: their difference is what each worker allocated between them, requests and parks
+    /// included.
+    /// </summary>
+    /// <param name="timeout">How long to wait for every worker's answer (default 10 s).</param>
+    /// <exception cref="TimeoutException">A worker did not answer in time.</exception>
+    public long[] SampleWorkerAllocatedBytes(TimeSpan? timeout = null) =>
+        Diagnostics.ThreadAllocationProbe.Sample([.. _workers.Select(w => w.Allocations)], () => Array.ForEach(_workers, w => w.Ring()), timeout ?? TimeSpan.FromSeconds(10));
 
     /// <summary>Responses written to every guest so far.</summary>
     public long ResponsesWritten => Interlocked.Read(ref _responses);

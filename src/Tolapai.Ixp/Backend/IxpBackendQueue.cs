@@ -13,6 +13,8 @@ namespace Tolapai.Ixp.Backend;
 /// </summary>
 public sealed unsafe partial class IxpBackendQueue
 {
+    private static object? s_allocSink; // the alloc-backend fault's objects, kept reachable
+
     private readonly IxpBackendDevice _device;
     private readonly BackRing<IxpRequest, IxpResponse> _ring;
     private readonly EventChannelPort _port;
@@ -281,6 +283,11 @@ public sealed unsafe partial class IxpBackendQueue
         _ = _ring.TryWriteResponse(rsp); // a slot is free: this request's own
         _served++;
         _device.Backend.CountResponse();
+        if (Faults.TestFaults.AllocBackend)
+        {
+            // Escapes to a static, so the JIT cannot place it on the stack: a real heap allocation.
+            Volatile.Write(ref s_allocSink, new object());
+        }
         _free[_freeCount++] = p;
         if (p.HoldsOutstanding)
         {

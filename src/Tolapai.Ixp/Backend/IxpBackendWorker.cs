@@ -1,3 +1,5 @@
+using Tolapai.Diagnostics;
+
 namespace Tolapai.Ixp.Backend;
 
 /// <summary>
@@ -18,14 +20,13 @@ internal sealed class IxpBackendWorker : IDisposable
     private readonly SemaphoreSlim _doorbell = new(0, 1);
     private volatile bool _stop;
     private long _parks;
-    private long _allocatedAtStart = -1;
-    private long _allocated;
 
     public IxpBackendWorker(IxpDriver driver, IxpBackendOptions options, int index)
     {
         Driver = driver;
         _options = options;
         _thread = new Thread(Loop) { IsBackground = true, Name = $"ixp-backend-{index}" };
+        Allocations = new ThreadAllocationProbe(_thread.Name);
     }
 
     public IxpDriver Driver { get; }
@@ -34,8 +35,8 @@ internal sealed class IxpBackendWorker : IDisposable
 
     public long Parks => Interlocked.Read(ref _parks);
 
-    /// <summary>Managed bytes the worker thread allocated since it started (sampled every 64 passes and before parking).</summary>
-    public long AllocatedBytes => Interlocked.Read(ref _allocated);
+    /// <summary>The worker thread's allocated bytes, answered on the thread at the top of a loop pass.</summary>
+    public ThreadAllocationProbe Allocations { get; }
 
     public void Start() => _thread.Start();
 
@@ -108,14 +109,9 @@ internal sealed class IxpBackendWorker : IDisposable
     {
         int idle = 0;
         int start = 0;
-        _allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
         while (!_stop)
         {
-            if ((start & 63) == 0)
-            {
-                Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart);
-            }
-
+            Allocations.Poll();
             IxpBackendQueue[] queues = Volatile.Read(ref _queues);
             int work = 0;
             bool busy = false;
@@ -180,13 +176,14 @@ internal sealed class IxpBackendWorker : IDisposable
                 more |= q.FinalCheck();
             }
 
-            if (more)
+            // A sample's question is answered at the top of the loop; its Ring() after the
+            // question also keeps the doorbell released, so this is only the quick way round.
+            if (more || Allocations.IsRequested)
             {
                 continue;
             }
 
             Interlocked.Increment(ref _parks);
-            Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart);
             foreach (IxpBackendQueue q in queues)
             {
                 q.CountPark();
@@ -198,5 +195,7 @@ internal sealed class IxpBackendWorker : IDisposable
 
             idle = 0;
         }
+
+        Allocations.Retire();
     }
 }
