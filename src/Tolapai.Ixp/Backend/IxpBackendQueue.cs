@@ -129,6 +129,15 @@ public sealed unsafe partial class IxpBackendQueue
         return work;
     }
 
+    /// <summary>Returns the staging buffers of the <c>copy-backend</c> test fault to the driver, once nothing of this queue is at the device.</summary>
+    internal void FreeStaging()
+    {
+        foreach (Pending p in _pending)
+        {
+            _device.Backend.Driver.FreeStaging(p);
+        }
+    }
+
     /// <summary>After an internal error: this queue is dropped by its worker at once.</summary>
     internal void Abandon()
     {
@@ -252,6 +261,17 @@ public sealed unsafe partial class IxpBackendQueue
     /// <summary>Answers a request: unmaps its per-request grants, writes the response, frees its entry.</summary>
     internal void Finish(Pending p, IxpStatus status)
     {
+        if (p.Staged)
+        {
+            // The copy-backend test fault: the result is in the backend's buffer, not yet in the guest's pages.
+            if (status == IxpStatus.Okay)
+            {
+                _device.Backend.Driver.CopyOutStaged(p);
+            }
+
+            p.Staged = false;
+        }
+
         for (int i = 0; i < p.NrSrc; i++)
         {
             _device.UnmapSegment(ref p.Source[i]);
