@@ -23,6 +23,7 @@ public sealed partial class IxpBackend : IAsyncDisposable
     private Task _watch = Task.CompletedTask;
     private long _controlBytesCopied;
     private long _payloadBytesCopied;
+    private long _payloadBytesServed;
     private int _disposed;
 
     private IxpBackend(Host host, XenStoreClient store, IxpDriver[] drivers, ushort domid, IxpBackendOptions options)
@@ -76,6 +77,9 @@ public sealed partial class IxpBackend : IAsyncDisposable
     /// </summary>
     public long PayloadBytesCopied => Interlocked.Read(ref _payloadBytesCopied);
 
+    /// <summary>Payload bytes of the requests the backend answered with success: the denominator of copies per payload byte.</summary>
+    public long PayloadBytesServed => Interlocked.Read(ref _payloadBytesServed);
+
     /// <summary>Bytes of control data copied out of guest pages, never payload: v1 parameter headers (32 per request: sizes, key and IV) and indirect segment descriptors (8 per segment).</summary>
     public long ControlBytesCopied => Interlocked.Read(ref _controlBytesCopied);
 
@@ -127,6 +131,8 @@ public sealed partial class IxpBackend : IAsyncDisposable
     internal void CountControlCopy(int bytes) => Interlocked.Add(ref _controlBytesCopied, bytes);
 
     internal void CountPayloadCopy(int bytes) => Interlocked.Add(ref _payloadBytesCopied, bytes);
+
+    internal void CountPayloadServed(uint bytes) => Interlocked.Add(ref _payloadBytesServed, bytes);
 
     /// <summary>Gives a connected queue to the least loaded worker.</summary>
     internal void Assign(IxpBackendQueue q) => _workers.MinBy(w => w.QueueCount)!.Add(q);

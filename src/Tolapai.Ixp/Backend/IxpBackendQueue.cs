@@ -301,6 +301,11 @@ public sealed unsafe partial class IxpBackendQueue
         _ = _ring.TryWriteResponse(rsp); // a slot is free: this request's own
         _served++;
         _device.Backend.CountResponse();
+        if (status == IxpStatus.Okay && p.Length != 0)
+        {
+            _device.Backend.CountPayloadServed(p.Length);
+        }
+
         _free[_freeCount++] = p;
         if (p.HoldsOutstanding)
         {
