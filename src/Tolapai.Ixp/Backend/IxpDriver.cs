@@ -183,7 +183,9 @@ internal sealed class IxpDriver
     {
         if (p.Staging is { } list)
         {
+            // Guest plaintext or ciphertext in dom0 memory: cleared before the memory goes (rule 11).
             p.Staging = null;
+            CryptographicOperations.ZeroMemory(list[0].Span);
             _ = _instance.FreeBufferList(list);
         }
     }
