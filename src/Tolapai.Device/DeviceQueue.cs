@@ -87,12 +87,14 @@ public unsafe class DeviceQueue : IDisposable
 
     /// <summary>
     /// Puts one request on the ring: <paramref name="source"/> segments, then
-    /// <paramref name="destination"/> ones (empty = in place). Returns false, writing nothing,
+    /// <paramref name="destination"/> ones (empty = in place), made for domain
+    /// <paramref name="requester"/> (0 for dom0's own buffers; the guest a backend serves, whose
+    /// granted frames every segment should lie in). Returns false, writing nothing,
     /// when the ring is full. Returns the ring index it used in <paramref name="index"/> (the
     /// response carries it). Never blocks.
     /// </summary>
     /// <exception cref="ArgumentException">No source segment, or more than <see cref="MaxSegments"/> in all.</exception>
-    public bool TrySubmit(ulong tag, uint session, ulong iv, uint length, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination, out uint index)
+    public bool TrySubmit(ulong tag, ushort requester, uint session, ulong iv, uint length, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination, out uint index)
     {
         if (source.IsEmpty || source.Length + destination.Length > _maxSegments)
         {
@@ -117,6 +119,7 @@ public unsafe class DeviceQueue : IDisposable
         e.Flags = destination.IsEmpty ? RequestEntry.FlagInPlace : (byte)0;
         e.SourceCount = (byte)source.Length;
         e.DestinationCount = (byte)destination.Length;
+        e.Requester = requester;
         var segs = new Span<DmaSegment>(_region.Cpu + entryOffset + RequestEntry.HeaderSize, source.Length + destination.Length);
         source.CopyTo(segs);
         destination.CopyTo(segs[source.Length..]);

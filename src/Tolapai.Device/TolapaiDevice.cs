@@ -139,6 +139,8 @@ public sealed unsafe class TolapaiDevice : IDisposable
                 Errors = c.Errors + Volatile.Read(ref e.Errors),
                 Scattered = c.Scattered + Volatile.Read(ref e.Scattered),
                 BounceBytes = c.BounceBytes + Volatile.Read(ref e.BounceBytes),
+                DmaSegments = c.DmaSegments + Volatile.Read(ref e.DmaSegments),
+                DmaSegmentsOutsideGrants = c.DmaSegmentsOutsideGrants + Volatile.Read(ref e.DmaSegmentsOutsideGrants),
                 Parks = c.Parks + Volatile.Read(ref e.Parks),
                 Coalesced = c.Coalesced + Volatile.Read(ref e.Coalesced),
                 ExecuteSeconds = c.ExecuteSeconds + ((double)Volatile.Read(ref e.ExecuteTicks) / System.Diagnostics.Stopwatch.Frequency),
@@ -222,8 +224,24 @@ public readonly record struct DeviceCounters
     /// <summary>Times an engine parked.</summary>
     public long Parks { get; init; }
 
-    /// <summary>Payload bytes copied through a bounce block (blocks straddling two scattered runs); 0 when buffers are block-aligned per page.</summary>
+    /// <summary>
+    /// Payload bytes copied through the engines' bounce block (blocks straddling two scattered
+    /// runs), each byte counted twice (into the block and out of it); 0 when buffers are
+    /// block-aligned per page.
+    /// </summary>
     public long BounceBytes { get; init; }
+
+    /// <summary>Segments of the requests the engines ran (each translated and used for DMA).</summary>
+    public long DmaSegments { get; init; }
+
+    /// <summary>
+    /// Segments that lay outside the request's own memory: of another domain than the request's
+    /// <see cref="Region.RequestEntry.Requester"/>, or, for a guest's request, a frame not
+    /// registered as mapped from that guest's grant (<see cref="Dma.DmaRegistry.Register(ushort, uint, uint, byte*, bool, bool)"/>).
+    /// 0 proves the split data plane's zero copy structurally: the device read and wrote only
+    /// the pages the guest granted.
+    /// </summary>
+    public long DmaSegmentsOutsideGrants { get; init; }
 
     /// <summary>Times an engine waited for a short batch to fill.</summary>
     public long Coalesced { get; init; }

@@ -25,7 +25,9 @@ public static class CliProcess
     private static string DotnetHost { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
 
     /// <summary>Starts the CLI with all three pipes redirected; the caller owns the process.</summary>
-    public static Process Start(string? workingDirectory, params string[] args)
+    public static Process Start(string? workingDirectory, params string[] args) => StartCore(workingDirectory, null, args);
+
+    private static Process StartCore(string? workingDirectory, IReadOnlyDictionary<string, string>? environment, string[] args)
     {
         Assert.True(File.Exists(CliPath), $"the CLI is not at {CliPath}");
         var start = new ProcessStartInfo(DotnetHost)
@@ -37,6 +39,11 @@ public static class CliProcess
             StandardErrorEncoding = Encoding.UTF8,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(CliPath);
         foreach (string arg in args)
         {
@@ -46,9 +53,14 @@ public static class CliProcess
         return Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
     }
 
-    public static CliResult RunIn(string? workingDirectory, byte[]? stdin, params string[] args)
+    public static CliResult RunIn(string? workingDirectory, byte[]? stdin, params string[] args) => RunCore(workingDirectory, null, stdin, args);
+
+    /// <summary>Runs the CLI with extra environment variables (e.g. <c>TOLAPAI_TEST_FAULTS</c>).</summary>
+    public static CliResult RunWithEnvironment(IReadOnlyDictionary<string, string> environment, byte[]? stdin, params string[] args) => RunCore(null, environment, stdin, args);
+
+    private static CliResult RunCore(string? workingDirectory, IReadOnlyDictionary<string, string>? environment, byte[]? stdin, string[] args)
     {
-        using Process process = Start(workingDirectory, args);
+        using Process process = StartCore(workingDirectory, environment, args);
 
         // All three pipes at once: a large input would otherwise deadlock against a full stdout pipe.
         var stdout = new MemoryStream();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Tolapai.Cli.Tests;
 
@@ -30,12 +31,20 @@ public sealed class SplitDriverTests : IDisposable
         Assert.Contains("perf split", stdout, StringComparison.Ordinal);
         Assert.Contains("0 lost, 0 duplicates", stdout, StringComparison.Ordinal);
         Assert.Contains("payload copies per request: 0.000", stdout, StringComparison.Ordinal);
+        Assert.Contains("DMA segments outside the guests' grants: 0 of ", stdout, StringComparison.Ordinal);
 
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
         Assert.Equal("split", root.GetProperty("mode").GetString());
         Assert.Equal(1, root.GetProperty("guests").GetInt32());
         Assert.Equal(0.0, root.GetProperty("payloadCopiesPerRequest").GetDouble());
+        JsonElement copied = root.GetProperty("payloadBytesCopied");
+        Assert.Equal(0, copied.GetProperty("backend").GetInt64());
+        Assert.Equal(0, copied.GetProperty("deviceBounce").GetInt64());
+        Assert.Equal(0, copied.GetProperty("total").GetInt64());
+        Assert.Equal(((2000L + 100) * 64) + ((2000L + 100) * 4096), copied.GetProperty("payloadBytesServed").GetInt64());
+        Assert.True(root.GetProperty("dmaSegments").GetInt64() >= 2 * (2000 + 100), "the device's check saw every request's segments");
+        Assert.Equal(0, root.GetProperty("dmaSegmentsOutsideGrants").GetInt64());
         JsonElement[] results = Array(root, "results");
         Assert.Equal([64, 4096], results.Select(e => e.GetProperty("size").GetInt32()));
         foreach (JsonElement e in results)
@@ -61,6 +70,57 @@ public sealed class SplitDriverTests : IDisposable
         Assert.Equal(0, guest.GetProperty("duplicates").GetInt64());
         Assert.Equal(guest.GetProperty("requests").GetInt64(), guest.GetProperty("completed").GetInt64());
         Assert.True(guest.GetProperty("requests").GetInt64() >= 2 * (2000 + 100));
+    }
+
+    [Fact]
+    public void Perf_with_the_copy_backend_fault_reports_two_copies_per_payload_byte_and_segments_outside_the_grants()
+    {
+        // The positive control: a backend that stages every payload through a buffer of its own
+        // (TOLAPAI_TEST_FAULTS=copy-backend) still gives verified outputs, and both the copy
+        // counter and the device's structural check see it.
+        string json = _directory.File("copying.json");
+        CliResult r = CliProcess.RunWithEnvironment(CopyBackend, null, "perf", "--sizes", "64,4096", "--ops", "500", "--depth", "16", "--warmup", "50", "--json", json);
+        string stdout = Encoding.UTF8.GetString(r.Stdout);
+        Assert.True(r.ExitCode == 0, $"{r}\n{stdout}");
+        Assert.Contains("0 lost, 0 duplicates", stdout, StringComparison.Ordinal);
+        Assert.Contains("payload copies per request: 2.000", stdout, StringComparison.Ordinal);
+
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement root = doc.RootElement;
+        Assert.All(Array(root, "results"), e => Assert.True(e.GetProperty("verified").GetBoolean()));
+        Assert.Equal(2.0, root.GetProperty("payloadCopiesPerRequest").GetDouble());
+        JsonElement copied = root.GetProperty("payloadBytesCopied");
+        long served = ((500L + 50) * 64) + ((500L + 50) * 4096);
+        Assert.Equal(served, copied.GetProperty("payloadBytesServed").GetInt64());
+        Assert.Equal(2 * served, copied.GetProperty("backend").GetInt64());
+        Assert.Equal(2 * served, copied.GetProperty("total").GetInt64());
+        long segments = root.GetProperty("dmaSegments").GetInt64();
+        Assert.True(segments >= 2 * (500 + 50), $"{segments} segments");
+        Assert.Equal(segments, root.GetProperty("dmaSegmentsOutsideGrants").GetInt64()); // every one in dom0's staging buffer
+    }
+
+    private static readonly Dictionary<string, string> CopyBackend = new() { ["TOLAPAI_TEST_FAULTS"] = "copy-backend" };
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Cipher_verbose_counts_the_staging_copies_apart_from_the_data_planes(bool copyBackend)
+    {
+        byte[] input = new byte[100_000];
+        new Random(13).NextBytes(input);
+        string[] args = ["cipher", "--verbose", "--alg", "3des-cbc", "--key", Key24, "--iv", Iv];
+        CliResult r = copyBackend ? CliProcess.RunWithEnvironment(CopyBackend, input, args) : CliProcess.Run(input, args);
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(BouncyReference.Transform("3des-cbc", Convert.FromHexString(Key24), Convert.FromHexString(Iv), false, input), r.Stdout);
+        string line = Assert.Single(r.StderrLines, l => l.StartsWith("tolapai: cipher: ", StringComparison.Ordinal));
+        Assert.Contains("100000 bytes through the split driver (3des-cbc)", line, StringComparison.Ordinal);
+        Assert.Contains("staging copies: 100000 B into the run directory, 100000 B into the guest's granted pages, 100000 B out of them, 100000 B to the output", line, StringComparison.Ordinal);
+        Match m = Regex.Match(line, @"data plane: (\d+) B copied \(backend (\d+), device bounce (\d+)\), (\d+) of (\d+) DMA segments outside the guest's grants");
+        Assert.True(m.Success, line);
+        long[] n = [.. m.Groups.Values.Skip(1).Select(g => long.Parse(g.Value, System.Globalization.CultureInfo.InvariantCulture))];
+        Assert.True(n[4] >= 4, line); // 100 000 bytes in 32 KiB requests: at least four, each with its segments
+        Assert.Equal(copyBackend ? [200_000, 200_000, 0, n[4], n[4]] : [0, 0, 0, 0, n[4]], n);
     }
 
     [Fact]

@@ -105,10 +105,12 @@ public sealed unsafe class DeviceTests
         Assert.Equal(29, Offset(ref e, ref e.Flags));
         Assert.Equal(30, Offset(ref e, ref e.SourceCount));
         Assert.Equal(31, Offset(ref e, ref e.DestinationCount));
-        Assert.Equal(32, Offset(ref e, ref e.Segments));
+        Assert.Equal(32, Offset(ref e, ref e.Requester));
+        Assert.Equal(48, Offset(ref e, ref e.Segments));
+        Assert.Equal(RequestEntry.HeaderSize, Offset(ref e, ref e.Segments));
         Span<DmaSegment> segs = e.Segments;
         Assert.Equal(12, segs.Length);
-        Assert.Equal(32 + (11 * 16), (int)Unsafe.ByteOffset(ref Unsafe.As<RequestEntry, byte>(ref e), ref Unsafe.As<DmaSegment, byte>(ref segs[11])));
+        Assert.Equal(48 + (11 * 16), (int)Unsafe.ByteOffset(ref Unsafe.As<RequestEntry, byte>(ref e), ref Unsafe.As<DmaSegment, byte>(ref segs[11])));
 
         Assert.Equal(16, Unsafe.SizeOf<ResponseEntry>());
         ResponseEntry r = default;
@@ -231,7 +233,7 @@ public sealed unsafe class DeviceTests
             };
             for (int i = 0; i < cases.Length; i++)
             {
-                Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(cases[i].Name, session!, iv, cases[i].Src, cases[i].Dst));
+                Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(cases[i].Name, Dom, session!, iv, cases[i].Src, cases[i].Dst));
             }
 
             done.WaitFor(inst, cases.Length);
@@ -244,16 +246,17 @@ public sealed unsafe class DeviceTests
             Assert.Equal(before[1], pages.Page(1).ToArray());
             Assert.Equal(before[2], pages.Page(2).ToArray());
             Assert.Equal(cases.Length, device.QueryCounters().Errors);
+            Assert.Equal(0, device.QueryCounters().DmaSegments); // a refused request used no segment
 
             // Registered and writable: the same request goes through.
-            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine("good", session!, iv, [new(Dom, 10, 0, 64)], []));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine("good", Dom, session!, iv, [new(Dom, 10, 0, 64)], []));
             done.WaitFor(inst, cases.Length + 1);
             Assert.Equal(CpaStatus.Success, done.All[^1].Status);
             Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, new byte[24], iv, before[0].AsSpan(0, 64)), pages.Page(0)[..64].ToArray());
 
             // After unregistering, refused again.
             inst.Dma.Unregister(Dom, 10);
-            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine("gone", session!, iv, [new(Dom, 10, 0, 64)], []));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine("gone", Dom, session!, iv, [new(Dom, 10, 0, 64)], []));
             done.WaitFor(inst, cases.Length + 2);
             Assert.Equal(CpaStatus.Fail, done.All[^1].Status);
         }
@@ -276,7 +279,7 @@ public sealed unsafe class DeviceTests
             const ushort Dom = 5;
             for (int i = 0; i < 6; i++)
             {
-                inst!.Dma.Register(Dom, (uint)(100 + i), 1, pages.Address(i), writable: true);
+                inst!.Dma.Register(Dom, (uint)(100 + i), 1, pages.Address(i), writable: true, granted: true);
             }
 
             Random rnd = TestRandom.Create(40 + (int)alg);
@@ -294,7 +297,7 @@ public sealed unsafe class DeviceTests
             DmaSegment[] dst = inPlace ? [] : [new(Dom, 103, 20, 4100), new(Dom, 104, 200, (uint)(length - 4100))];
             var done = new Completions();
             Assert.Equal(CpaStatus.Success, inst!.InitSession(Setup(alg, dir, key), done.Callback, out CySymSession? session));
-            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, session!, iv, src, dst));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, Dom, session!, iv, src, dst));
             done.WaitFor(inst, 1);
             Assert.Equal(CpaStatus.Success, done.All[0].Status);
 
@@ -303,7 +306,81 @@ public sealed unsafe class DeviceTests
                 ? pages.Read(0, 100, length)
                 : [.. pages.Read(3, 20, 4100), .. pages.Read(4, 200, length - 4100)];
             Assert.True(expected.AsSpan().SequenceEqual(output), $"{alg} {dir} seed {TestRandom.Seed}");
-            Assert.True(device.QueryCounters().Scattered >= 1);
+            DeviceCounters counters = device.QueryCounters();
+            Assert.True(counters.Scattered >= 1);
+            Assert.Equal(src.Length + dst.Length, counters.DmaSegments);
+            Assert.Equal(0, counters.DmaSegmentsOutsideGrants);
+            Assert.True(counters.BounceBytes > 0, "blocks straddle the host-discontiguous frames");
+        }
+    }
+
+    [Fact]
+    public void A_block_straddling_two_frames_is_bounced_and_counted_as_two_copies_of_its_bytes()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 16, RingPairs = 1 });
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(2))
+        {
+            const ushort Dom = 6;
+            inst!.Dma.Register(Dom, 40, 1, pages.Address(0), writable: true, granted: true);
+            inst.Dma.Register(Dom, 41, 1, pages.Address(1), writable: true, granted: true);
+            byte[] key = new byte[8];
+            TestRandom.Create(80).NextBytes(key);
+            byte[] input = new byte[16];
+            TestRandom.Create(81).NextBytes(input);
+            pages.Write(0, 4092, input);
+            var done = new Completions();
+            Assert.Equal(CpaStatus.Success, inst.InitSession(Setup(SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
+
+            // 4 bytes at the end of frame 40, 12 in frame 41 (not next to it in the host): the
+            // first block straddles the two and goes through the bounce block; the second does not.
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, Dom, session!, [], [new(Dom, 40, 4092, 16)], []));
+            done.WaitFor(inst, 1);
+            Assert.Equal(CpaStatus.Success, done.All[0].Status);
+            Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, key, [], input), pages.Read(0, 4092, 16));
+            DeviceCounters c = device.QueryCounters();
+            Assert.Equal(16, c.BounceBytes); // one 8-byte block, gathered in and scattered out
+            Assert.Equal(1, c.DmaSegments);
+            Assert.Equal(0, c.DmaSegmentsOutsideGrants);
+        }
+    }
+
+    [Fact]
+    public void The_device_counts_every_segment_outside_the_requesters_granted_frames()
+    {
+        using TolapaiDevice device = TolapaiDevice.Create(new DeviceOptions { Coherence = CoherenceMode.Strict, RingEntries = 16, RingPairs = 1 });
+        Assert.Equal(CpaStatus.Success, NativeCyInstance.Create(device, CompletionMode.Polling, out NativeCyInstance? inst));
+        using (inst)
+        using (var pages = new FramePages(3))
+        {
+            const ushort Guest = 5;
+            inst!.Dma.Register(Guest, 100, 1, pages.Address(0), writable: true, granted: true); // mapped from the guest's grant
+            inst.Dma.Register(Guest, 101, 1, pages.Address(1), writable: true);                 // the guest's frame, but not from a grant
+            inst.Dma.Register(0, 200, 1, pages.Address(2), writable: true);                     // dom0's own memory
+            var done = new Completions();
+            Assert.Equal(CpaStatus.Success, inst.InitSession(Setup(SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, new byte[8]), done.Callback, out CySymSession? session));
+            var steps = new (string Name, ushort Requester, DmaSegment[] Src, DmaSegment[] Dst, int Outside)[]
+            {
+                ("the guest's granted frame, in place", Guest, [new(Guest, 100, 0, 64)], [], 0),
+                ("granted source, destination not from a grant", Guest, [new(Guest, 100, 0, 64)], [new(Guest, 101, 0, 64)], 1),
+                ("a guest's request on dom0 memory (a backend's own copy)", Guest, [new(0, 200, 0, 64)], [], 1),
+                ("a guest's request out of dom0 memory into its granted frame", Guest, [new(0, 200, 0, 64)], [new(Guest, 100, 64, 64)], 1),
+                ("dom0's request on its own memory", 0, [new(0, 200, 0, 64)], [], 0),
+                ("dom0's request on a guest's frame", 0, [new(Guest, 100, 0, 64)], [], 1),
+            };
+            long segments = 0, outside = 0;
+            for (int i = 0; i < steps.Length; i++)
+            {
+                var step = steps[i];
+                Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(step.Name, step.Requester, session!, [], step.Src, step.Dst));
+                done.WaitFor(inst, i + 1);
+                Assert.True(done.All[i].Status == CpaStatus.Success, $"{step.Name}: {done.All[i].Status}");
+                segments += step.Src.Length + step.Dst.Length;
+                outside += step.Outside;
+                DeviceCounters c = device.QueryCounters();
+                Assert.True(c.DmaSegments == segments && c.DmaSegmentsOutsideGrants == outside, $"{step.Name}: {c.DmaSegments} segments, {c.DmaSegmentsOutsideGrants} outside; expected {segments}, {outside}");
+            }
         }
     }
 
@@ -321,16 +398,16 @@ public sealed unsafe class DeviceTests
             byte[] iv = new byte[8];
 
             // Refused by the driver before anything is submitted.
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, [], []));
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, new DmaSegment[13], []));
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, [new(3, 1, 0, 64)], [new(3, 1, 0, 56)]));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 3, session!, iv, [], []));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 3, session!, iv, new DmaSegment[13], []));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 3, session!, iv, [new(3, 1, 0, 64)], [new(3, 1, 0, 56)]));
             Assert.Contains("destination", inst.LastError, StringComparison.Ordinal);
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, [new(3, 1, 0, 60)], []));
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, [new(3, 1, 4096, 8)], []));
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, new byte[4], [new(3, 1, 0, 64)], []));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 3, session!, iv, [new(3, 1, 0, 60)], []));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 3, session!, iv, [new(3, 1, 4096, 8)], []));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 3, session!, new byte[4], [new(3, 1, 0, 64)], []));
 
             // Refused by the device: source and destination overlap without being the same bytes.
-            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine("overlap", session!, iv, [new(3, 1, 0, 64)], [new(3, 1, 8, 64)]));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine("overlap", 3, session!, iv, [new(3, 1, 0, 64)], [new(3, 1, 8, 64)]));
             done.WaitFor(inst, 1);
             Assert.Equal(CpaStatus.Fail, done.All[0].Status);
             inst.QueryStats(out SymStats stats);
@@ -698,7 +775,7 @@ public sealed unsafe class ManySegmentTests
 
             var done = new Completions();
             Assert.Equal(CpaStatus.Success, inst.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), done.Callback, out CySymSession? session));
-            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, session!, iv, src, dst));
+            Assert.Equal(CpaStatus.Success, inst.PerformOpMachine(null, 4, session!, iv, src, dst));
             done.WaitFor(inst, 1);
             Assert.Equal(CpaStatus.Success, done.All[0].Status);
             Assert.Equal(BouncyReference.Transform(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key, iv, input), pages.Read(2, 0, 4000));
@@ -710,7 +787,7 @@ public sealed unsafe class ManySegmentTests
                 tooMany[k] = new DmaSegment(4, 10, (uint)(k * 8), 8);
             }
 
-            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, session!, iv, tooMany, []));
+            Assert.Equal(CpaStatus.InvalidParam, inst.PerformOpMachine(null, 4, session!, iv, tooMany, []));
             Assert.Contains("64", inst.LastError, StringComparison.Ordinal);
         }
 

@@ -62,6 +62,7 @@ public static class Program
             {
                 "cpa" => Roles.Cpa(front, Int(o, "seed", 1), Int(o, "interrupt", 0) == 1 ? Cpa.CompletionMode.Interrupt : Cpa.CompletionMode.Polling),
                 "v1" => Roles.V1(front, Int(o, "seed", 1)),
+                "foreign" => Roles.Foreign(front, Int(o, "seed", 1)),
                 "hold" => Roles.Hold(front),
                 "orphan" => Roles.Orphan(front),
                 "sample" => Roles.Sample(front, Int(o, "depth", 64), Int(o, "ops", 2000)),

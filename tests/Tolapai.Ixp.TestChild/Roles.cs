@@ -135,6 +135,59 @@ internal static unsafe class Roles
         return 1;
     }
 
+    /// <summary>
+    /// Buffers that are not the guest's own pages at the frames they name are refused with
+    /// InvalidParam before anything reaches the ring (the binding has no path that would copy
+    /// them into granted pages); a list from AllocateBufferList then goes through and verifies.
+    /// </summary>
+    public static int Foreign(IxpFrontend front, int seed)
+    {
+        var rng = new Random(seed);
+        Check(IxpCyInstance.Create(front, 0, CompletionMode.Polling, out IxpCyInstance? inst) == CpaStatus.Success, "create instance");
+        using IxpCyInstance cy = inst!;
+        byte[] key = new byte[8];
+        rng.NextBytes(key);
+        Check(cy.InitSession(new SymSessionSetupData(SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, key), Callback, out CySymSession? session) == CpaStatus.Success, "session");
+        Check(cy.AllocateBufferList([4096], out BufferList? own) == CpaStatus.Success, "allocate");
+        FlatBuffer granted = own![0];
+        uint frame = granted.Frames[0];
+        byte* host = (byte*)NativeMemory.AlignedAlloc(2 * 4096, 4096);
+        try
+        {
+            var cases = new (string Name, FlatBuffer Buffer)[]
+            {
+                ("process memory named as a granted frame", new FlatBuffer(host, 4096, front.DomId, [frame])),
+                ("the guest's page named as another domain's", new FlatBuffer(granted.Data, 4096, (ushort)(front.DomId + 1), [frame])),
+                ("the guest's page named as the next frame", new FlatBuffer(granted.Data, 4096, front.DomId, [frame + 1])),
+                ("memory without frames", new FlatBuffer(host, 4096, front.DomId, [])),
+                ("two pages whose second is not the next frame", new FlatBuffer(granted.Data + 2048, 4096, front.DomId, [frame, frame + 7])),
+            };
+            SymOpData op = new() { Session = session, PacketType = SymPacketType.Full, CryptoStartSrcOffset = 0, MessageLenToCipher = 4096 };
+            cy.QueryStats(out SymStats before);
+            foreach ((string name, FlatBuffer buffer) in cases)
+            {
+                var list = new BufferList(cy, [buffer]);
+                CpaStatus st = cy.PerformOp(null, op, list, list);
+                Check(st == CpaStatus.InvalidParam && (cy.LastError ?? "").Contains("not dom", StringComparison.Ordinal), $"{name}: {st} {cy.LastError}");
+                Check(cy.PerformOp(null, op, own, list) == CpaStatus.InvalidParam, $"{name} as the destination: {cy.LastError}");
+            }
+
+            cy.QueryStats(out SymStats after);
+            Check(after.NumSymOpRequests == before.NumSymOpRequests, "a refused buffer reached the ring");
+            Say($"REFUSED {cases.Length * 2} {cy.LastError}");
+            Check(One(cy, session!, SymCipherAlgorithm.DesEcb, SymCipherDirection.Encrypt, key, rng, [4096], inPlace: false) == 1, "own buffers");
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(host);
+        }
+
+        _ = cy.FreeBufferList(own);
+        Check(cy.RemoveSession(session!) == CpaStatus.Success, "remove session");
+        Say("OK foreign");
+        return 0;
+    }
+
     /// <summary>The seed's protocol: key, IV and message in one parameter page; the result comes back in it.</summary>
     public static int V1(IxpFrontend front, int seed)
     {

@@ -27,6 +27,28 @@ public class EndToEndTests(ITestOutputHelper output)
 
         await g.FinishAsync();
         Assert.Equal(0, h.Backend.PayloadBytesCopied);
+        AssertEverySegmentInTheGuestsGrants(h);
+    }
+
+    [Fact]
+    public async Task Buffers_outside_the_guests_own_pages_are_refused_not_copied()
+    {
+        await using IxpHost h = await IxpHost.StartAsync();
+        using GuestProcess g = await h.StartGuestAsync(1, "foreign", "seed=3");
+        output.WriteLine(await g.ExpectAsync("REFUSED"));
+        await g.ExpectAsync("OK");
+        await g.FinishAsync();
+        Assert.Equal(0, h.Backend.PayloadBytesCopied);
+        AssertEverySegmentInTheGuestsGrants(h);
+    }
+
+    /// <summary>The structural zero-copy check: the device used segments, and every one lay in a frame the backend mapped from the requesting guest's grant.</summary>
+    private void AssertEverySegmentInTheGuestsGrants(IxpHost h)
+    {
+        Device.DeviceCounters c = h.Device.QueryCounters();
+        output.WriteLine($"device: {c.Requests} requests, {c.DmaSegments} DMA segments, {c.DmaSegmentsOutsideGrants} outside the guests' grants, {c.BounceBytes} bounce bytes");
+        Assert.True(c.DmaSegments > 0, "the device used no segment: nothing was checked");
+        Assert.Equal(0, c.DmaSegmentsOutsideGrants);
     }
 
     [Theory]
@@ -61,6 +83,8 @@ public class EndToEndTests(ITestOutputHelper output)
         IxpBackendDevice d = h.Backend.Find(1)!;
         Assert.Equal(options[0] == "persistent=1", d.Persistent);
         Assert.Equal(int.Parse(options[2]["queues=".Length..], System.Globalization.CultureInfo.InvariantCulture), d.Queues.Count);
+        Assert.Equal(0, h.Backend.PayloadBytesCopied);
+        AssertEverySegmentInTheGuestsGrants(h);
         if (d.Persistent)
         {
             Assert.True(d.PersistentGrants > 0);
@@ -83,6 +107,9 @@ public class EndToEndTests(ITestOutputHelper output)
         Assert.Contains("indirect=96", await g.ExpectAsync("CONNECTED"));
         output.WriteLine(await g.ExpectAsync("OK"));
         await g.FinishAsync();
+        Assert.Equal(0, h.Backend.PayloadBytesCopied);
+        Assert.True(h.Backend.ControlBytesCopied > 0, "indirect segment descriptors are control bytes the backend copied");
+        AssertEverySegmentInTheGuestsGrants(h);
     }
 
     [Fact]
@@ -96,6 +123,8 @@ public class EndToEndTests(ITestOutputHelper output)
         await g.ExpectAsync("OK");
         await g.FinishAsync();
         Assert.Equal(0, h.Backend.PayloadBytesCopied);
+        Assert.Equal(0, h.Device.QueryCounters().BounceBytes);
+        AssertEverySegmentInTheGuestsGrants(h);
     }
 
     [Fact]
@@ -224,6 +253,7 @@ public class EndToEndTests(ITestOutputHelper output)
             Assert.Equal(0, n.Errors);
             Assert.Equal("0", split.Split(' ')[3]);
             Assert.Equal(0, h.Backend.PayloadBytesCopied);
+            AssertEverySegmentInTheGuestsGrants(h);
         }
     }
 

@@ -58,10 +58,19 @@ public static partial class PerfCommand
                 $"dom{g.DomId}: {g.Requests} requests, {g.Completed} completed, {g.Lost} lost, {g.Duplicates} duplicates ({g.Features})"));
         }
 
-        double? copiesPerRequest = outcome.PayloadBytesCopied is long copied && outcome.PayloadBytes > 0 ? (double)copied / outcome.PayloadBytes : null;
-        Console.Out.WriteLine(copiesPerRequest is double c
-            ? string.Create(CultureInfo.InvariantCulture, $"payload copies per request: {c:F3} ({outcome.PayloadBytesCopied} of {outcome.PayloadBytes} payload bytes copied by the backend or the device)")
-            : "payload copies per request: not known (the dom0 on --run-dir is another process)");
+        DataPlaneCopies? copies = outcome.Copies;
+        double? copiesPerRequest = copies?.CopiesPerPayloadByte;
+        if (copies is not null && copiesPerRequest is double c)
+        {
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"payload copies per request: {c:F3} ({copies.TotalBytes} bytes copied for {copies.PayloadBytesServed} payload bytes served, warm-up included: backend {copies.BackendBytes}, device bounce {copies.DeviceBounceBytes})"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"DMA segments outside the guests' grants: {copies.DmaSegmentsOutsideGrants} of {copies.DmaSegments} the device used"));
+        }
+        else
+        {
+            Console.Out.WriteLine("payload copies per request: not known (the dom0 on --run-dir is another process)");
+        }
 
         MigrationSummary? moved = outcome.Migration is { } m ? MigrationSummary.From(m, outcome.Guests) : null;
         if (moved is not null)
@@ -107,6 +116,9 @@ public static partial class PerfCommand
                 Results = rows,
                 GuestResults = outcome.Guests.Select(g => new GuestJson(g.DomId, g.Lost, g.Duplicates, g.Requests, g.Completed, g.Features, g.Report.Results)).ToArray(),
                 PayloadCopiesPerRequest = copiesPerRequest,
+                PayloadBytesCopied = copies,
+                DmaSegments = copies?.DmaSegments,
+                DmaSegmentsOutsideGrants = copies?.DmaSegmentsOutsideGrants,
                 Timeline = outcome.Timeline,
                 Native = native,
                 Hosts = moved is null ? null : 2,
@@ -273,6 +285,15 @@ public static partial class PerfCommand
 
         [JsonPropertyName("payloadCopiesPerRequest")]
         public double? PayloadCopiesPerRequest { get; init; }
+
+        [JsonPropertyName("payloadBytesCopied")]
+        public DataPlaneCopies? PayloadBytesCopied { get; init; }
+
+        [JsonPropertyName("dmaSegments")]
+        public long? DmaSegments { get; init; }
+
+        [JsonPropertyName("dmaSegmentsOutsideGrants")]
+        public long? DmaSegmentsOutsideGrants { get; init; }
 
         [JsonPropertyName("native")]
         public IReadOnlyList<CipherPerfResult>? Native { get; init; }

@@ -71,8 +71,10 @@ public static partial class PerfCommand
           --warmup N           unmeasured operations before each size (default 2000)
           --seed N             seed of keys, IVs and data (default 1)
           --json FILE          also write the figures as JSON (mode, guests, per size, per guest
-                               lost and duplicates, payloadCopiesPerRequest; with migrations:
-                               migrations, downtimeMs {p50, max}, migrationEvents, throughputRatio)
+                               lost and duplicates; split: payloadCopiesPerRequest,
+                               payloadBytesCopied {backend, deviceBounce, total}, dmaSegments,
+                               dmaSegmentsOutsideGrants; with migrations: migrations,
+                               downtimeMs {p50, max}, migrationEvents, throughputRatio)
           --trace DIR          split: EventPipe traces of dom0 and every guest for the whole run,
                                DIR/dom0.nettrace, DIR/dom<N>.nettrace ('tolapai trace report')
 

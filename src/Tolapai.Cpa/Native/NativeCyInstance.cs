@@ -100,13 +100,16 @@ public sealed unsafe class NativeCyInstance : CySymInstance
     /// The split backend's entry: cipher the bytes the <paramref name="source"/> segments
     /// describe (their total is the message length) into the <paramref name="destination"/>
     /// segments (same total; empty = in place), with <paramref name="session"/>'s algorithm
-    /// and <paramref name="iv"/> (8 bytes for CBC/CTR, ignored for ECB). Every frame must be
+    /// and <paramref name="iv"/> (8 bytes for CBC/CTR, ignored for ECB), on behalf of domain
+    /// <paramref name="requester"/> (the guest whose request it is; 0 for dom0's own memory):
+    /// the device counts every segment outside that domain's granted frames
+    /// (<see cref="DeviceCounters.DmaSegmentsOutsideGrants"/>). Every frame must be
     /// registered in <see cref="Dma"/> (the destination's writable); otherwise the operation
     /// completes with <see cref="CpaStatus.Fail"/> and no memory is touched. Completion:
     /// <c>session.Callback(callbackTag, status, null)</c>. Returns at once: Success, Retry
     /// (ring full) or InvalidParam (with <see cref="CySymInstance.LastError"/>), nothing submitted unless Success.
     /// </summary>
-    public CpaStatus PerformOpMachine(object? callbackTag, CySymSession session, ReadOnlySpan<byte> iv, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination)
+    public CpaStatus PerformOpMachine(object? callbackTag, ushort requester, CySymSession session, ReadOnlySpan<byte> iv, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination)
     {
         if (IsDisposed)
         {
@@ -150,7 +153,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         // Requests by machine address come from a backend serving a guest: their latency is the device stage.
         long stamp = Tolapai.Diagnostics.DataPlaneEventSource.Log.RequestsEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         slot = new InFlight(session.Callback!, callbackTag, session, null, stamp, (int)srcTotal, Tolapai.Diagnostics.Stage.Device);
-        if (!_queue.TrySubmit(0, ns.DeviceId, ivValue, (uint)srcTotal, source, destination, out _))
+        if (!_queue.TrySubmit(0, requester, ns.DeviceId, ivValue, (uint)srcTotal, source, destination, out _))
         {
             slot = default;
             AbortOperation(session);
@@ -233,7 +236,7 @@ public sealed unsafe class NativeCyInstance : CySymInstance
         // may take the response the moment the device writes it.
         ref InFlight slot = ref _inFlight[NextIndex() & _mask];
         slot = new InFlight(request.Callback, request.Tag, request.Session, request.Destination, request.Stamp, request.Length, Tolapai.Diagnostics.Stage.NativeOp);
-        if (!_queue.TrySubmit(0, ((NativeSession)request.Session).DeviceId, request.Iv, (uint)request.Length, segs[..nsrc], segs.Slice(nsrc, ndst), out _))
+        if (!_queue.TrySubmit(0, 0, ((NativeSession)request.Session).DeviceId, request.Iv, (uint)request.Length, segs[..nsrc], segs.Slice(nsrc, ndst), out _))
         {
             slot = default;
             return SetError(CpaStatus.Retry, RingFull);

@@ -9,7 +9,9 @@ namespace Tolapai.Device.Dma;
 /// <remarks>
 /// Registration is control plane (a lock, copy-on-write growth); translation is data plane and
 /// lock-free: a volatile read of the domain's table and of one entry. An entry is the frame's
-/// page-aligned host address with bit 0 = present and bit 1 = writable. Unregistering a frame
+/// page-aligned host address with bit 0 = present, bit 1 = writable and bit 2 = granted (a
+/// guest frame the split backend mapped from that guest's grant, as opposed to memory the
+/// registering domain owns). Unregistering a frame
 /// while the device still has a request on it in flight is the driver's bug, as with a real
 /// IOMMU: the driver (or the split backend) unregisters only frames with no request pending.
 /// </remarks>
@@ -23,6 +25,7 @@ public sealed unsafe class DmaRegistry
 
     private const nint Present = 1;
     private const nint Writable = 2;
+    private const nint Granted = 4;
     private const nint FlagMask = FrameSize - 1;
 
     private readonly nint[]?[] _domains = new nint[]?[ushort.MaxValue + 1];
@@ -38,7 +41,17 @@ public sealed unsafe class DmaRegistry
     /// Re-registering a frame replaces its address and permission.
     /// </summary>
     /// <exception cref="ArgumentException">The address is not page aligned or a frame is beyond <see cref="MaxFrames"/>.</exception>
-    public void Register(ushort domain, uint firstFrame, uint count, byte* hostAddress, bool writable)
+    public void Register(ushort domain, uint firstFrame, uint count, byte* hostAddress, bool writable) =>
+        Register(domain, firstFrame, count, hostAddress, writable, granted: false);
+
+    /// <summary>
+    /// As <see cref="Register(ushort, uint, uint, byte*, bool)"/>, marking the frames as
+    /// <paramref name="granted"/>: frames of guest <paramref name="domain"/> that dom0 reaches
+    /// through a grant mapping of that guest (the split backend registers every frame it maps
+    /// this way). The engine checks the mark on every segment of a request made for a guest.
+    /// </summary>
+    /// <exception cref="ArgumentException">The address is not page aligned or a frame is beyond <see cref="MaxFrames"/>.</exception>
+    public void Register(ushort domain, uint firstFrame, uint count, byte* hostAddress, bool writable, bool granted)
     {
         if (((nint)hostAddress & FlagMask) != 0 || hostAddress == null)
         {
@@ -68,7 +81,7 @@ public sealed unsafe class DmaRegistry
                     _registered++;
                 }
 
-                table[firstFrame + i] = (nint)(hostAddress + ((long)i * FrameSize)) | Present | (writable ? Writable : 0);
+                table[firstFrame + i] = (nint)(hostAddress + ((long)i * FrameSize)) | Present | (writable ? Writable : 0) | (granted ? Granted : 0);
             }
 
             // Release: the entries are written before a translator can see the (new) table.
@@ -133,7 +146,13 @@ public sealed unsafe class DmaRegistry
     /// Translates one frame: its host address, if registered and (when <paramref name="write"/>)
     /// writable. Lock-free.
     /// </summary>
-    public bool TryTranslate(ushort domain, uint frame, bool write, out byte* host)
+    public bool TryTranslate(ushort domain, uint frame, bool write, out byte* host) => TryTranslate(domain, frame, write, out host, out _);
+
+    /// <summary>
+    /// As <see cref="TryTranslate(ushort, uint, bool, out byte*)"/>, also saying whether the
+    /// frame was registered as <paramref name="granted"/> (a guest frame mapped from its grant).
+    /// </summary>
+    public bool TryTranslate(ushort domain, uint frame, bool write, out byte* host, out bool granted)
     {
         nint[]? table = Volatile.Read(ref _domains[domain]);
         if (table is not null && frame < (uint)table.Length)
@@ -142,11 +161,13 @@ public sealed unsafe class DmaRegistry
             if ((e & Present) != 0 && (!write || (e & Writable) != 0))
             {
                 host = (byte*)(e & ~FlagMask);
+                granted = (e & Granted) != 0;
                 return true;
             }
         }
 
         host = null;
+        granted = false;
         return false;
     }
 }

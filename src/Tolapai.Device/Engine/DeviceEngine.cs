@@ -82,8 +82,23 @@ internal sealed unsafe partial class DeviceEngine
     /// <summary>Requests that ran piecewise (several host-contiguous runs).</summary>
     public long Scattered;
 
-    /// <summary>Payload bytes that went through the engine's 8-byte bounce block (a cipher block straddling two runs): the device's only payload copy.</summary>
+    /// <summary>
+    /// Payload bytes the engine copied through its 8-byte bounce block (a cipher block straddling
+    /// two runs): each such byte twice, gathered into the block and scattered out of it. The
+    /// device's only payload copy.
+    /// </summary>
     public long BounceBytes;
+
+    /// <summary>Segments of the requests this engine ran (translated and used for DMA).</summary>
+    public long DmaSegments;
+
+    /// <summary>
+    /// Of <see cref="DmaSegments"/>, those that did not lie in the request's own memory: a
+    /// segment of another domain than the entry's requester, or, for a guest's request, a frame
+    /// not registered as mapped from a grant. 0 is the structural proof of zero copy: the engine
+    /// read and wrote only the guest's granted pages.
+    /// </summary>
+    public long DmaSegmentsOutsideGrants;
 
     /// <summary>Times the engine waited for a short batch to fill.</summary>
     public long Coalesced;
@@ -342,7 +357,8 @@ internal sealed unsafe partial class DeviceEngine
 
         ReadOnlySpan<DmaSegment> segments = _segments;
         int srcRuns = 0;
-        DeviceStatus status = Translate(segments[..nsrc], write: inPlace, _srcRuns, ref srcRuns, length);
+        int outside = 0;
+        DeviceStatus status = Translate(segments[..nsrc], write: inPlace, _srcRuns, ref srcRuns, length, entry.Requester, ref outside);
         if (status != DeviceStatus.Ok)
         {
             return status;
@@ -356,7 +372,7 @@ internal sealed unsafe partial class DeviceEngine
         }
         else
         {
-            status = Translate(segments.Slice(nsrc, ndst), write: true, _dstRuns, ref dstRuns, length);
+            status = Translate(segments.Slice(nsrc, ndst), write: true, _dstRuns, ref dstRuns, length, entry.Requester, ref outside);
             if (status != DeviceStatus.Ok)
             {
                 return status;
@@ -367,6 +383,10 @@ internal sealed unsafe partial class DeviceEngine
                 return DeviceStatus.Overlap;
             }
         }
+
+        // Counted once the request is certain to run: a refused request touched nothing.
+        DmaSegments += nsrc + ndst;
+        DmaSegmentsOutsideGrants += outside;
 
         if (srcRuns == 1 && dstRuns == 1)
         {
@@ -379,11 +399,17 @@ internal sealed unsafe partial class DeviceEngine
         return RunScattered(session, entry.Iv, srcRuns, dstRuns, (int)length);
     }
 
-    private DeviceStatus Translate(ReadOnlySpan<DmaSegment> segments, bool write, Run[] runs, ref int count, uint expected)
+    /// <summary>
+    /// Translates <paramref name="segments"/> into host runs; counts in <paramref name="outside"/>
+    /// the segments that leave the requester's own memory (another domain, or for a guest a
+    /// frame not mapped from its grant): one domain comparison and one flag test per frame.
+    /// </summary>
+    private DeviceStatus Translate(ReadOnlySpan<DmaSegment> segments, bool write, Run[] runs, ref int count, uint expected, ushort requester, ref int outside)
     {
         ulong total = 0;
         foreach (DmaSegment seg in segments)
         {
+            bool foreign = seg.Domain != requester;
             if (seg.Offset >= DmaRegistry.FrameSize || seg.Length == 0 || seg.Length > MaxLength)
             {
                 return DeviceStatus.BadSegments;
@@ -400,10 +426,12 @@ internal sealed unsafe partial class DeviceEngine
             uint remaining = seg.Length;
             while (remaining != 0)
             {
-                if (!_dma.TryTranslate(seg.Domain, frame, write, out byte* host))
+                if (!_dma.TryTranslate(seg.Domain, frame, write, out byte* host, out bool granted))
                 {
                     return DeviceStatus.DmaFault;
                 }
+
+                foreign |= requester != 0 && !granted;
 
                 uint chunk = Math.Min(DmaRegistry.FrameSize - offset, remaining);
                 byte* p = host + offset;
@@ -427,6 +455,11 @@ internal sealed unsafe partial class DeviceEngine
                 {
                     return DeviceStatus.BadSegments; // frame number wrapped
                 }
+            }
+
+            if (foreign)
+            {
+                outside++;
             }
         }
 
@@ -592,7 +625,7 @@ internal sealed unsafe partial class DeviceEngine
                 }
 
                 DesCipher.Transform(session.Key, session.Mode, session.Direction, ivBytes, b, b);
-                BounceBytes += blk;
+                BounceBytes += 2 * blk; // gathered in, scattered out
                 for (int i = 0; i < blk; i++)
                 {
                     _dstRuns[di].Host[dOff] = b[i];

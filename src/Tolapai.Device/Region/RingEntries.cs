@@ -22,12 +22,23 @@ public struct RequestSegments
 ///  | tag (u64)     | seq    | session| iv (u64, BE    | length |op|fl|ns|nd|
 ///  | echoed        | u32    | u32    | value)         | u32    |  |  |  |  |
 ///  +---------------+--------+--------+----------------+--------+--+--+--+--+
-///  32: DmaSegment[12] (16 bytes each: source segments first, then destination)
-///  224..255: reserved, zero
+///  32      34                                                            48
+///  +-------+-------------------------------------------------------------+
+///  | reqr  | reserved, zero                                              |
+///  | u16   |                                                             |
+///  +-------+-------------------------------------------------------------+
+///  48: DmaSegment[12] (16 bytes each: source segments first, then destination)
+///  240..255: reserved, zero
 /// </code>
 /// A device configured for more segments (<see cref="DeviceOptions.MaxSegments"/>) uses
-/// longer entries (<see cref="SizeFor"/>) whose segments simply continue at 32 + 16·k; this
+/// longer entries (<see cref="SizeFor"/>) whose segments simply continue at 48 + 16·k; this
 /// struct is the first 256 bytes.
+/// reqr = the requester: the domain on whose behalf the driver submits (0 for dom0's own
+/// buffers, the guest's domid for a request the split backend serves). Every segment should
+/// lie in that domain's memory, and for a guest in frames the backend mapped from that guest's
+/// grants; the device counts the segments that do not
+/// (<see cref="DeviceCounters.DmaSegmentsOutsideGrants"/>): the structural proof that the
+/// payload stayed where the guest put it.
 /// seq = the request's ring index (free running): the device refuses an entry whose seq is not
 /// the index it was taken at, which is how a stale slot (a missed flush) shows.
 /// op 1 = cipher; flags bit 0 = in place (no destination segments).
@@ -42,12 +53,12 @@ public struct RequestEntry
     public const int MaxSegments = 12;
 
     /// <summary>Bytes before the segments.</summary>
-    public const int HeaderSize = 32;
+    public const int HeaderSize = 48;
 
     /// <summary>Most segments a device may be configured for (an entry of at most 4096 bytes).</summary>
-    public const int MaxConfigurableSegments = 254;
+    public const int MaxConfigurableSegments = 253;
 
-    /// <summary>Bytes of an entry holding <paramref name="maxSegments"/> segments: 32 + 16 per segment, rounded up to 64, at least 256.</summary>
+    /// <summary>Bytes of an entry holding <paramref name="maxSegments"/> segments: 48 + 16 per segment, rounded up to 64, at least 256.</summary>
     public static int SizeFor(int maxSegments) => Math.Max(Size, (HeaderSize + (maxSegments * DmaSegment.Size) + 63) & ~63);
 
     /// <summary>The only opcode: cipher with the session's algorithm and direction.</summary>
@@ -92,8 +103,12 @@ public struct RequestEntry
     [FieldOffset(31)]
     public byte DestinationCount;
 
-    /// <summary>Segments: <see cref="SourceCount"/> source ones, then <see cref="DestinationCount"/> destination ones.</summary>
+    /// <summary>The domain the request is made for (its buffers' owner): 0 = dom0's own, else the guest the backend serves.</summary>
     [FieldOffset(32)]
+    public ushort Requester;
+
+    /// <summary>Segments: <see cref="SourceCount"/> source ones, then <see cref="DestinationCount"/> destination ones.</summary>
+    [FieldOffset(48)]
     public RequestSegments Segments;
 }
 

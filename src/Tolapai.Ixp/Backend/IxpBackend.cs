@@ -22,6 +22,8 @@ public sealed partial class IxpBackend : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task _watch = Task.CompletedTask;
     private long _controlBytesCopied;
+    private long _payloadBytesCopied;
+    private long _payloadBytesServed;
     private int _disposed;
 
     private IxpBackend(Host host, XenStoreClient store, IxpDriver[] drivers, ushort domid, IxpBackendOptions options)
@@ -66,12 +68,19 @@ public sealed partial class IxpBackend : IAsyncDisposable
     public IxpBackendFeatures Features { get; }
 
     /// <summary>
-    /// Payload bytes the backend copied: always 0 — data is ciphered by the device where the
-    /// guest granted it. Counted where a copy could be, so a regression shows.
+    /// Payload bytes the backend copied, counted where it copies them. The backend hands the
+    /// device the guest's granted frames (v1 messages are ciphered in place in their parameter
+    /// page; every segment, inline or indirect, is one page at most and goes as it is), so this
+    /// stays 0. The only copying path is the <c>copy-backend</c> test fault, which stages each
+    /// payload through a buffer of its own: copy in, cipher there, copy out, 2 × the payload.
+    /// The device's bounce block is counted by the device (<see cref="Tolapai.Device.DeviceCounters.BounceBytes"/>).
     /// </summary>
-    public long PayloadBytesCopied => 0;
+    public long PayloadBytesCopied => Interlocked.Read(ref _payloadBytesCopied);
 
-    /// <summary>Bytes of control data copied out of guest pages (v1 parameter headers: 32 per request; key and IV, never payload).</summary>
+    /// <summary>Payload bytes of the requests the backend answered with success: the denominator of copies per payload byte.</summary>
+    public long PayloadBytesServed => Interlocked.Read(ref _payloadBytesServed);
+
+    /// <summary>Bytes of control data copied out of guest pages, never payload: v1 parameter headers (32 per request: sizes, key and IV) and indirect segment descriptors (8 per segment).</summary>
     public long ControlBytesCopied => Interlocked.Read(ref _controlBytesCopied);
 
     /// <summary>
@@ -128,6 +137,10 @@ public sealed partial class IxpBackend : IAsyncDisposable
     }
 
     internal void CountControlCopy(int bytes) => Interlocked.Add(ref _controlBytesCopied, bytes);
+
+    internal void CountPayloadCopy(int bytes) => Interlocked.Add(ref _payloadBytesCopied, bytes);
+
+    internal void CountPayloadServed(uint bytes) => Interlocked.Add(ref _payloadBytesServed, bytes);
 
     /// <summary>Gives a connected queue to the least loaded worker.</summary>
     internal void Assign(IxpBackendQueue q) => _workers.MinBy(w => w.QueueCount)!.Add(q);

@@ -358,6 +358,14 @@ public sealed partial class IxpBackendDevice
             }
         }
 
+        foreach (IxpBackendQueue q in _queues)
+        {
+            if (q.Worker is null || q.IsReleased)
+            {
+                q.FreeStaging();
+            }
+        }
+
         ReleasePersistentGrants();
         ReleaseSessions();
         foreach (uint port in _ports)

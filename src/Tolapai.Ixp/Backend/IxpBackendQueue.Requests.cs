@@ -130,6 +130,7 @@ public sealed unsafe partial class IxpBackendQueue
                 // Rule 1: the segments are copied out once; the page is unmapped at once.
                 int count = Math.Min(IxpSegment.PerPage, total - (pg * IxpSegment.PerPage));
                 new ReadOnlySpan<IxpSegment>(map.Address, count).CopyTo(p.Segments.AsSpan(pg * IxpSegment.PerPage));
+                _device.Backend.CountControlCopy(count * IxpSegment.Size);
                 _device.UnmapPage(map.Handle);
             }
         }

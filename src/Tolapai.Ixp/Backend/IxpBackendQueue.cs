@@ -131,6 +131,15 @@ public sealed unsafe partial class IxpBackendQueue
         return work;
     }
 
+    /// <summary>Returns the staging buffers of the <c>copy-backend</c> test fault to the driver, once nothing of this queue is at the device.</summary>
+    internal void FreeStaging()
+    {
+        foreach (Pending p in _pending)
+        {
+            _device.Backend.Driver.FreeStaging(p);
+        }
+    }
+
     /// <summary>After an internal error: this queue is dropped by its worker at once.</summary>
     internal void Abandon()
     {
@@ -254,6 +263,17 @@ public sealed unsafe partial class IxpBackendQueue
     /// <summary>Answers a request: unmaps its per-request grants, writes the response, frees its entry.</summary>
     internal void Finish(Pending p, IxpStatus status)
     {
+        if (p.Staged)
+        {
+            // The copy-backend test fault: the result is in the backend's buffer, not yet in the guest's pages.
+            if (status == IxpStatus.Okay)
+            {
+                _device.Backend.Driver.CopyOutStaged(p);
+            }
+
+            p.Staged = false;
+        }
+
         for (int i = 0; i < p.NrSrc; i++)
         {
             _device.UnmapSegment(ref p.Source[i]);
@@ -283,11 +303,17 @@ public sealed unsafe partial class IxpBackendQueue
         _ = _ring.TryWriteResponse(rsp); // a slot is free: this request's own
         _served++;
         _device.Backend.CountResponse();
+        if (status == IxpStatus.Okay && p.Length != 0)
+        {
+            _device.Backend.CountPayloadServed(p.Length);
+        }
+
         if (Faults.TestFaults.AllocBackend)
         {
             // Escapes to a static, so the JIT cannot place it on the stack: a real heap allocation.
             Volatile.Write(ref s_allocSink, new object());
         }
+
         _free[_freeCount++] = p;
         if (p.HoldsOutstanding)
         {

@@ -1,12 +1,14 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Tolapai.Cpa;
 using Tolapai.Device.Dma;
+using Tolapai.Faults;
 using Tolapai.Ixp.Protocol;
 
 namespace Tolapai.Ixp.Backend;
 
 /// <summary>The driver's machine-address entry (NativeCyInstance.PerformOpMachine).</summary>
-internal delegate CpaStatus MachineSubmit(object? callbackTag, CySymSession session, ReadOnlySpan<byte> iv, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination);
+internal delegate CpaStatus MachineSubmit(object? callbackTag, ushort requester, CySymSession session, ReadOnlySpan<byte> iv, ReadOnlySpan<DmaSegment> source, ReadOnlySpan<DmaSegment> destination);
 
 /// <summary>
 /// The backend's view of one CPA driver instance: sessions, DMA registration of mapped guest
@@ -39,7 +41,8 @@ internal sealed class IxpDriver
 
     public ICySymInstance Instance => _instance;
 
-    public unsafe void RegisterFrame(ushort domain, uint frame, byte* page, bool writable) => _dma.Register(domain, frame, 1, page, writable);
+    /// <summary>Registers a guest frame the backend mapped from that guest's grant (marked granted: the device's zero-copy check looks for the mark).</summary>
+    public unsafe void RegisterFrame(ushort domain, uint frame, byte* page, bool writable) => _dma.Register(domain, frame, 1, page, writable, granted: true);
 
     public void UnregisterFrame(ushort domain, uint frame) => _ = _dma.Unregister(domain, frame, 1);
 
@@ -70,6 +73,11 @@ internal sealed class IxpDriver
     /// <summary>Submits a prepared request: Okay (a completion follows), Busy (driver ring full: try again), or an error status.</summary>
     public IxpStatus Submit(Pending p)
     {
+        if (TestFaults.CopyBackend)
+        {
+            return SubmitStaged(p);
+        }
+
         int total = p.NrSrc + p.NrDst;
         if (total > MaxSegments)
         {
@@ -91,8 +99,12 @@ internal sealed class IxpDriver
         }
 
         ReadOnlySpan<byte> iv = p.Algorithm is IxpAlgorithm.DesEcb or IxpAlgorithm.TripleDesEcb ? default : p.Iv.AsSpan(0, 8);
-        CpaStatus st = _submit(p, (CySymSession)p.Session!, iv, segs[..p.NrSrc], segs.Slice(p.NrSrc, p.NrDst));
-        return st switch
+        CpaStatus st = _submit(p, dom, (CySymSession)p.Session!, iv, segs[..p.NrSrc], segs.Slice(p.NrSrc, p.NrDst));
+        return Translate(st);
+    }
+
+    private static IxpStatus Translate(CpaStatus st) =>
+        st switch
         {
             CpaStatus.Success => IxpStatus.Okay,
             CpaStatus.Retry => IxpStatus.Busy,
@@ -100,6 +112,82 @@ internal sealed class IxpDriver
             CpaStatus.Unsupported => IxpStatus.NotSupported,
             _ => IxpStatus.DeviceError,
         };
+
+    /// <summary>
+    /// The <c>copy-backend</c> test fault: what a backend that copies looks like. The payload is
+    /// copied from the guest's mapped source segments into a dom0 buffer of the backend's own
+    /// (allocated from the driver, so its frames are dom0 DMA memory registered with the device),
+    /// ciphered there in place, and copied out at completion (<see cref="CopyOutStaged"/>). Results
+    /// stay correct; both copies are counted in <see cref="IxpBackend.PayloadBytesCopied"/>, and
+    /// the device sees segments outside the guest's grants. A request the driver refused with
+    /// Retry keeps its staged copy for the next try.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private unsafe IxpStatus SubmitStaged(Pending p)
+    {
+        int length = (int)p.Length;
+        if (!p.Staged)
+        {
+            if (p.Staging is not { } staging || staging[0].Capacity < length)
+            {
+                FreeStaging(p);
+                // Whole pages, so a later request of up to the same size reuses the buffer.
+                int bytes = (length + DmaRegistry.FrameSize - 1) & ~(DmaRegistry.FrameSize - 1);
+                if (_instance.AllocateBufferList([bytes], out BufferList? list) != CpaStatus.Success)
+                {
+                    return IxpStatus.DeviceError;
+                }
+
+                p.Staging = list;
+            }
+
+            byte* to = p.Staging![0].Data;
+            for (int i = 0; i < p.NrSrc; i++)
+            {
+                ref MappedSegment m = ref p.Source[i];
+                Buffer.MemoryCopy(m.Address, to, m.Length, m.Length);
+                to += m.Length;
+            }
+
+            p.Queue.Device.Backend.CountPayloadCopy(length);
+            p.Staged = true;
+        }
+
+        Span<DmaSegment> segs = stackalloc DmaSegment[MaxSegments];
+        int n = p.Staging![0].GetSegments(0, length, segs);
+        if (n <= 0)
+        {
+            return IxpStatus.Error;
+        }
+
+        ReadOnlySpan<byte> iv = p.Algorithm is IxpAlgorithm.DesEcb or IxpAlgorithm.TripleDesEcb ? default : p.Iv.AsSpan(0, 8);
+        return Translate(_submit(p, p.Queue.Device.FrontendId, (CySymSession)p.Session!, iv, segs[..n], default));
+    }
+
+    /// <summary>The <c>copy-backend</c> fault's second copy: the ciphered bytes from the staging buffer to the guest's destination (its source when in place). Counted.</summary>
+    public unsafe void CopyOutStaged(Pending p)
+    {
+        byte* from = p.Staging![0].Data;
+        ReadOnlySpan<MappedSegment> to = p.NrDst > 0 ? p.Destination.AsSpan(0, p.NrDst) : p.Source.AsSpan(0, p.NrSrc);
+        foreach (MappedSegment m in to)
+        {
+            Buffer.MemoryCopy(from, m.Address, m.Length, m.Length);
+            from += m.Length;
+        }
+
+        p.Queue.Device.Backend.CountPayloadCopy((int)p.Length);
+    }
+
+    /// <summary>Returns a request's staging buffer (the <c>copy-backend</c> fault) to the driver; nothing of it may be at the device.</summary>
+    public void FreeStaging(Pending p)
+    {
+        if (p.Staging is { } list)
+        {
+            // Guest plaintext or ciphertext in dom0 memory: cleared before the memory goes (rule 11).
+            p.Staging = null;
+            CryptographicOperations.ZeroMemory(list[0].Span);
+            _ = _instance.FreeBufferList(list);
+        }
     }
 
     /// <summary>Delivers the driver's completions (polling mode; in interrupt mode they arrive by themselves).</summary>

@@ -46,6 +46,8 @@ internal sealed class Pending
     public object? Session;       // the driver session the request uses
     public object? DriverSession; // v1: the per-request session, removed at completion
     public IxpAlgorithm Algorithm;
+    public Tolapai.Cpa.BufferList? Staging; // copy-backend test fault only: the backend's own copy of the payload (dom0 DMA memory)
+    public bool Staged;                     // copy-backend: the payload is in Staging, to be copied out at completion
 
     public bool InPlace => NrDst == 0;
 }

@@ -9,7 +9,10 @@ namespace Tolapai.Ixp.Frontend;
 /// The "split" CPA binding: the same <see cref="ICySymInstance"/> an application uses on the
 /// native driver, served through one queue of an ixp frontend. Buffer lists live in the
 /// guest's own pages (granted to the backend, persistently when negotiated), so a request
-/// carries only grant references: the payload is never copied. Sessions are created once in
+/// carries only grant references: the payload is never copied. There is no copying path to
+/// count: a buffer that is not this guest's own memory at the frames it names (a list of
+/// another instance, or one built over other memory) is refused with InvalidParam, never
+/// staged into granted pages. Sessions are created once in
 /// the backend (feature-sessions); an operation carries the session slot, IV and segments.
 /// One submitting thread and one polling thread at a time (the CPA rule); in Interrupt mode a
 /// completion thread woken by the event channel delivers the callbacks.
@@ -101,9 +104,6 @@ public sealed class IxpCyInstance : CySymInstance
 
     /// <summary>The queue this instance uses.</summary>
     public IxpFrontendQueue Queue => _queue;
-
-    /// <summary>Payload bytes this binding copied: 0 — buffer lists are the guest's granted pages (the base class refuses lists of other instances).</summary>
-    public long PayloadBytesCopied => 0;
 
     /// <inheritdoc/>
     protected override int SessionContextSize(in SymSessionSetupData setup) => IxpRequest.Size;
@@ -218,6 +218,11 @@ public sealed class IxpCyInstance : CySymInstance
         Span<IxpBuffer> dst = stackalloc IxpBuffer[request.InPlace ? 0 : maxSegs];
         int ns = Segments(request.Source, request.Offset, request.Length, src);
         int nd = request.InPlace ? 0 : Segments(request.Destination, request.Offset, request.Length, dst);
+        if (ns == NotGuestMemory || nd == NotGuestMemory)
+        {
+            return SetError(CpaStatus.InvalidParam, $"a buffer is not dom{_frontend.DomId}'s own memory at the frames it names: the split binding grants the guest's pages and copies nothing, so it takes only buffer lists from AllocateBufferList");
+        }
+
         if (ns < 0 || nd < 0 || ns + nd > maxSegs)
         {
             return SetError(CpaStatus.InvalidParam, $"the buffers span more than the {maxSegs} segments a request can carry");
@@ -269,9 +274,17 @@ public sealed class IxpCyInstance : CySymInstance
         };
     }
 
-    /// <summary>Cuts [offset, offset+length) of a list into per-page pieces of the guest's frames; −1 if it does not fit.</summary>
-    private static unsafe int Segments(BufferList list, int offset, int length, Span<IxpBuffer> into)
+    private const int NotGuestMemory = -2;
+
+    /// <summary>
+    /// Cuts [offset, offset+length) of a list into per-page pieces of the guest's frames; −1 if
+    /// it does not fit; <see cref="NotGuestMemory"/> when a buffer's bytes are not this guest's
+    /// pages at the frames it names (then granting those frames would cipher other bytes than
+    /// the caller's, and copying them in would be a payload copy: neither is done).
+    /// </summary>
+    private unsafe int Segments(BufferList list, int offset, int length, Span<IxpBuffer> into)
     {
+        GuestMemory memory = _frontend.Pages.Memory;
         int n = 0;
         long pos = 0;
         long end = (long)offset + length;
@@ -292,6 +305,12 @@ public sealed class IxpCyInstance : CySymInstance
             long from = Math.Max(offset, bStart) - bStart;
             long to = Math.Min(end, pos) - bStart;
             ReadOnlySpan<uint> frames = b.Frames;
+            if (b.Domain != _frontend.DomId || frames.IsEmpty || frames[0] >= memory.Pages
+                || b.Data != memory.Base + ((long)frames[0] << GuestMemory.PageShift) + b.PageOffset)
+            {
+                return NotGuestMemory;
+            }
+
             long at = b.PageOffset + from;
             long stop = b.PageOffset + to;
             while (at < stop)
@@ -299,7 +318,12 @@ public sealed class IxpCyInstance : CySymInstance
                 int page = (int)(at >> GuestMemory.PageShift);
                 int inPage = (int)(at & (GuestMemory.PageSize - 1));
                 int len = (int)Math.Min(stop - at, GuestMemory.PageSize - inPage);
-                if (n == into.Length || page >= frames.Length)
+                if (page >= frames.Length || frames[page] != frames[0] + (uint)page || frames[page] >= memory.Pages)
+                {
+                    return NotGuestMemory; // the guest's memory is one run: page k of the buffer is frame first + k
+                }
+
+                if (n == into.Length)
                 {
                     return -1;
                 }

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Tolapai.Cli.CommandLine;
 using Tolapai.Cpa;
 using Tolapai.Ixp.Frontend;
@@ -22,7 +24,7 @@ internal static class GuestCipher
     public const int ChunkBytes = 32 * 1024;
 
     /// <summary>Options of the guest workload.</summary>
-    public static readonly OptionParser Parser = new(flags: ["decrypt"], valued: ["alg", "key-file", "iv", "in", "out", "heartbeat-ms"]);
+    public static readonly OptionParser Parser = new(flags: ["decrypt"], valued: ["alg", "key-file", "iv", "in", "out", "stats", "heartbeat-ms"]);
 
     /// <summary>Parses the words after <c>domu cipher</c> into the workload to run.</summary>
     public static Func<DomainContext, CancellationToken, Task<int>> Parse(ParsedOptions o)
@@ -38,12 +40,14 @@ internal static class GuestCipher
         byte[] iv = o.Get("iv") is { } hex ? Convert.FromHexString(hex) : [];
         string input = o.Require("in");
         string output = o.Require("out");
+        string? stats = o.Get("stats");
         SymCipherDirection direction = o.Has("decrypt") ? SymCipherDirection.Decrypt : SymCipherDirection.Encrypt;
-        return (domain, cancellationToken) => RunAsync(domain, alg, direction, keyFile, iv, input, output, cancellationToken);
+        return (domain, cancellationToken) => RunAsync(domain, alg, direction, keyFile, iv, input, output, stats, cancellationToken);
     }
 
-    private static async Task<int> RunAsync(DomainContext domain, SymCipherAlgorithm alg, SymCipherDirection direction, string keyFile, byte[] iv, string inputPath, string outputPath, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DomainContext domain, SymCipherAlgorithm alg, SymCipherDirection direction, string keyFile, byte[] iv, string inputPath, string outputPath, string? statsPath, CancellationToken cancellationToken)
     {
+        var staging = new StagingCopies();
         byte[] key = await File.ReadAllBytesAsync(keyFile, cancellationToken).ConfigureAwait(false);
         File.Delete(keyFile);
         try
@@ -57,9 +61,16 @@ internal static class GuestCipher
             Check(cy, cy.AllocateBufferList([ChunkBytes], out BufferList? buffer), "allocate buffer list");
             try
             {
-                long total = await PumpAsync(cy, session!, alg, direction, iv, buffer!, inputPath, outputPath + ".part", cancellationToken).ConfigureAwait(false);
+                long total = await PumpAsync(cy, session!, alg, direction, iv, buffer!, inputPath, outputPath + ".part", staging, cancellationToken).ConfigureAwait(false);
                 File.Move(outputPath + ".part", outputPath, overwrite: true);
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"domu cipher: {total} bytes through the ixp device ({SymAlgorithms.Name(alg)})"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"domu cipher: {total} bytes through the ixp device ({SymAlgorithms.Name(alg)}); staging copied {staging.IntoGuestPages} bytes into the granted pages and {staging.OutOfGuestPages} out"));
+                if (statsPath is not null)
+                {
+                    await File.WriteAllTextAsync(statsPath + ".tmp", JsonSerializer.Serialize(staging, StagingJsonContext.Default.StagingCopies), cancellationToken).ConfigureAwait(false);
+                    File.Move(statsPath + ".tmp", statsPath, overwrite: true); // whole or absent
+                }
+
                 return ExitCodes.Success;
             }
             finally
@@ -81,7 +92,7 @@ internal static class GuestCipher
         }
     }
 
-    private static async Task<long> PumpAsync(IxpCyInstance cy, CySymSession session, SymCipherAlgorithm alg, SymCipherDirection direction, byte[] iv, BufferList buffer, string inputPath, string outputPath, CancellationToken cancellationToken)
+    private static async Task<long> PumpAsync(IxpCyInstance cy, CySymSession session, SymCipherAlgorithm alg, SymCipherDirection direction, byte[] iv, BufferList buffer, string inputPath, string outputPath, StagingCopies staging, CancellationToken cancellationToken)
     {
         bool cbc = alg is SymCipherAlgorithm.DesCbc or SymCipherAlgorithm.TripleDesCbc;
         bool ctr = alg == SymCipherAlgorithm.TripleDesCtr;
@@ -92,11 +103,14 @@ internal static class GuestCipher
         await using var output = new FileStream(outputPath, FileMode.Create, FileAccess.Write, FileShare.None, 1, useAsync: false);
         while (true)
         {
+            // Staging copy in: the file's bytes into the guest's granted pages (not the data plane's copy).
             int length = input.ReadAtLeast(buffer[0].Span, ChunkBytes, throwOnEndOfStream: false);
             if (length == 0)
             {
                 break;
             }
+
+            staging.IntoGuestPages += length;
 
             if (cbc && direction == SymCipherDirection.Decrypt)
             {
@@ -135,7 +149,9 @@ internal static class GuestCipher
                 BinaryPrimitives.WriteUInt64BigEndian(chain, BinaryPrimitives.ReadUInt64BigEndian(chain) + (ulong)((length + 7) / 8));
             }
 
+            // Staging copy out: the ciphered bytes from the granted pages to the output file.
             output.Write(buffer[0].Span[..length]);
+            staging.OutOfGuestPages += length;
             total += length;
             cancellationToken.ThrowIfCancellationRequested();
             if (length < ChunkBytes)
@@ -156,6 +172,27 @@ internal static class GuestCipher
         }
     }
 }
+
+/// <summary>
+/// The payload copies <c>tolapai cipher</c> makes around the split driver's data plane, counted
+/// where they happen: the guest reads the staged input into its granted pages and writes the
+/// ciphered bytes out of them (the host side adds its own file copies). None of them is the
+/// data plane's: between the guest's pages and back the payload is not copied.
+/// </summary>
+public sealed class StagingCopies
+{
+    /// <summary>Bytes the guest read into its granted pages.</summary>
+    [JsonPropertyName("intoGuestPages")]
+    public long IntoGuestPages { get; set; }
+
+    /// <summary>Bytes the guest wrote out of its granted pages.</summary>
+    [JsonPropertyName("outOfGuestPages")]
+    public long OutOfGuestPages { get; set; }
+}
+
+/// <summary>Source-generated JSON for the guest's staging counts.</summary>
+[JsonSerializable(typeof(StagingCopies))]
+internal sealed partial class StagingJsonContext : JsonSerializerContext;
 
 /// <summary>A CPA call that failed in the guest's cipher workload.</summary>
 internal sealed class CpaException : Exception

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json;
 using Tolapai.Cli.CommandLine;
 using Tolapai.Device;
 using Tolapai.Ixp.Backend;
@@ -14,10 +16,10 @@ namespace Tolapai.Cli.Commands.Split;
 /// </summary>
 internal static class SplitCipher
 {
-    public static int Run(CipherAlgorithm algorithm, byte[] key, byte[] iv, CipherDirection direction, CipherInput input, string? inPath, string? outPath, string? runDirectory) =>
-        ToolstackCommandSupport.Run(() => RunAsync(algorithm, key, iv, direction, input, outPath, runDirectory));
+    public static int Run(CipherAlgorithm algorithm, byte[] key, byte[] iv, CipherDirection direction, CipherInput input, string? inPath, string? outPath, string? runDirectory, bool verbose = false) =>
+        ToolstackCommandSupport.Run(() => RunAsync(algorithm, key, iv, direction, input, outPath, runDirectory, verbose));
 
-    private static async Task<int> RunAsync(CipherAlgorithm algorithm, byte[] key, byte[] iv, CipherDirection direction, CipherInput input, string? outPath, string? runDirectory)
+    private static async Task<int> RunAsync(CipherAlgorithm algorithm, byte[] key, byte[] iv, CipherDirection direction, CipherInput input, string? outPath, string? runDirectory, bool verbose)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -28,12 +30,13 @@ internal static class SplitCipher
         IxpBackendService? service = runDirectory is null ? new IxpBackendService(new DeviceOptions()) : null;
         await using SplitHost host = await SplitHost.StartAsync(runDirectory, service, signals.Token).ConfigureAwait(false);
         string stem = Path.Combine(host.RunDirectory, $"cipher-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
-        string staged = stem + ".in", keyFile = stem + ".key", result = stem + ".out";
+        string staged = stem + ".in", keyFile = stem + ".key", result = stem + ".out", stats = stem + ".stats";
         try
         {
             long length;
             await using (var file = new FileStream(staged, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
             {
+                // Staging copy: the input into the guest's "disk" in the run directory.
                 await input.Stream.CopyToAsync(file, signals.Token).ConfigureAwait(false);
                 length = file.Length;
             }
@@ -48,7 +51,7 @@ internal static class SplitCipher
                 await file.WriteAsync(key, signals.Token).ConfigureAwait(false);
             }
 
-            var words = new List<string> { "cipher", "--alg", algorithm.Name, "--key-file", keyFile, "--in", staged, "--out", result };
+            var words = new List<string> { "cipher", "--alg", algorithm.Name, "--key-file", keyFile, "--in", staged, "--out", result, "--stats", stats };
             if (iv.Length > 0)
             {
                 words.AddRange(["--iv", Convert.ToHexString(iv)]);
@@ -68,13 +71,21 @@ internal static class SplitCipher
             }
 
             using CipherOutput output = CipherOutput.Open(outPath);
+            long written;
             await using (var file = new FileStream(result, FileMode.Open, FileAccess.Read))
             {
+                // Staging copy: the guest's output file to stdout or --out.
                 await file.CopyToAsync(output.Stream, signals.Token).ConfigureAwait(false);
+                written = file.Position;
             }
 
             output.Stream.Flush();
             output.Commit();
+            if (verbose)
+            {
+                Console.Error.WriteLine(Summary(algorithm, length, written, ReadStaging(stats), DataPlaneCopies.Of(service)));
+            }
+
             return ExitCodes.Success;
         }
         catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
@@ -88,7 +99,35 @@ internal static class SplitCipher
             Shred(keyFile);
             Shred(result);
             Shred(result + ".part");
+            File.Delete(stats);
+            File.Delete(stats + ".tmp");
         }
+    }
+
+    private static StagingCopies? ReadStaging(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), StagingJsonContext.Default.StagingCopies);
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The <c>--verbose</c> line: every payload copy around the data plane (staging) and in it.</summary>
+    internal static string Summary(CipherAlgorithm algorithm, long staged, long written, StagingCopies? guest, DataPlaneCopies? dataPlane)
+    {
+        string inGuest = guest is null
+            ? "the guest's own counts missing"
+            : string.Create(CultureInfo.InvariantCulture, $"{guest.IntoGuestPages} B into the guest's granted pages, {guest.OutOfGuestPages} B out of them");
+        string plane = dataPlane is null
+            ? "data plane: not counted here (the dom0 on --run-dir is another process)"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"data plane: {dataPlane.TotalBytes} B copied (backend {dataPlane.BackendBytes}, device bounce {dataPlane.DeviceBounceBytes}), {dataPlane.DmaSegmentsOutsideGrants} of {dataPlane.DmaSegments} DMA segments outside the guest's grants");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"tolapai: cipher: {staged} bytes through the split driver ({algorithm.Name}); staging copies: {staged} B into the run directory, {inGuest}, {written} B to the output; {plane}");
     }
 
     // The staged files hold plaintext or key: overwrite before unlinking (they live in /dev/shm).

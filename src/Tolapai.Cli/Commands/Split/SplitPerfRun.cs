@@ -13,11 +13,10 @@ namespace Tolapai.Cli.Commands.Split;
 
 /// <summary>What the split run produced.</summary>
 /// <param name="Guests">Each guest's result, by domid.</param>
-/// <param name="PayloadBytesCopied">Payload bytes the backend and the device copied on the way (null when the host is not ours to ask).</param>
-/// <param name="PayloadBytes">Payload bytes the backend served.</param>
+/// <param name="Copies">What the backend and the device copied, and the device's check of its DMA segments (null when the host is not ours to ask).</param>
 /// <param name="RunDirectory">Where the host was.</param>
 /// <param name="Timeline">Throughput over the run: when (seconds since the guests started) each guest finished a packet size, and that size's Mbit/s.</param>
-public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, long? PayloadBytesCopied, long PayloadBytes, string RunDirectory, IReadOnlyList<TimelinePoint> Timeline)
+public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, DataPlaneCopies? Copies, string RunDirectory, IReadOnlyList<TimelinePoint> Timeline)
 {
     /// <summary>With <c>--hosts 2 --migrate-every</c>: the migrations and the pass without them.</summary>
     public MigrationOutcome? Migration { get; init; }
@@ -150,9 +149,8 @@ internal sealed class SplitPerfRun
                 }
             }
             List<GuestPerfResult> results = await ReadResultsAsync(created, "", cancellationToken).ConfigureAwait(false);
-            long? copied = host.Service?.Backend is { } backend ? backend.PayloadBytesCopied + (host.Service.Device?.QueryCounters().BounceBytes ?? 0) : null;
-            long payload = results.Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
-            return new SplitPerfOutcome(results, copied, payload, host.RunDirectory, _timeline);
+            DataPlaneCopies? copied = DataPlaneCopies.Of(host.Service);
+            return new SplitPerfOutcome(results, copied, host.RunDirectory, _timeline);
         }
         finally
         {
@@ -176,14 +174,9 @@ internal sealed class SplitPerfRun
         List<GuestPerfResult> reference = await RunPassAsync(a, null, "reference", cancellationToken).ConfigureAwait(false);
         _timeline.Clear();
         List<GuestPerfResult> results = await RunPassAsync(a, b, "migrating", cancellationToken).ConfigureAwait(false);
-        long? copied = null;
-        if (a.Service?.Backend is { } ba && b.Service?.Backend is { } bb)
-        {
-            copied = ba.PayloadBytesCopied + bb.PayloadBytesCopied + (a.Service.Device?.QueryCounters().BounceBytes ?? 0) + (b.Service.Device?.QueryCounters().BounceBytes ?? 0);
-        }
+        DataPlaneCopies? copied = DataPlaneCopies.Sum(DataPlaneCopies.Of(a.Service), DataPlaneCopies.Of(b.Service));
 
-        long payload = results.Concat(reference).Sum(r => r.Report.Results.Sum(s => (s.Ops + 0L) * s.Size));
-        return new SplitPerfOutcome(results, copied, payload, a.RunDirectory, _timeline)
+        return new SplitPerfOutcome(results, copied, a.RunDirectory, _timeline)
         {
             Migration = new MigrationOutcome(plan, [.. _events], [.. _migrationFailures], reference),
         };
