@@ -1,5 +1,3 @@
-using Tolapai.Faults;
-
 namespace Tolapai.Ixp.Backend;
 
 /// <summary>
@@ -118,8 +116,6 @@ internal sealed class IxpBackendWorker : IDisposable
                 Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart);
             }
 
-            // Test-only (TOLAPAI_TEST_FAULTS): a slower backend takes longer over the same requests.
-            long faultStart = TestFaults.SlowBackend != 1 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             IxpBackendQueue[] queues = Volatile.Read(ref _queues);
             int work = 0;
             bool busy = false;
@@ -154,11 +150,6 @@ internal sealed class IxpBackendWorker : IDisposable
             if (busy)
             {
                 Driver.Poll();
-            }
-
-            if (TestFaults.SlowBackend != 1 && work > 0)
-            {
-                TestFaults.Burn(faultStart, TestFaults.SlowBackend);
             }
 
             if (work > 0)
