@@ -24,7 +24,7 @@ public sealed class GateCommand : IPerfCommand
         ArgumentNullException.ThrowIfNull(error);
         OptionReader o = OptionReader.Parse(args, ["--quick"], "--repetitions", "--only", "--baseline", "--results", "--json");
         bool quick = o.GetSwitch("--quick");
-        int repetitions = o.GetInt32("--repetitions", GateRun.DefaultRepetitions, min: 3, max: 100);
+        int repetitions = o.GetInt32("--repetitions", GateRun.DefaultRepetitions, min: GateRun.MinimumRepetitions, max: 100);
         IReadOnlyList<IGateProbe> probes = GateRun.SelectProbes(o.GetNonEmpty("--only"));
         string? saved = o.GetNonEmpty("--results");
         string? json = o.GetNonEmpty("--json");
@@ -46,7 +46,7 @@ public sealed class GateCommand : IPerfCommand
             int failed = rows.Count(r => r.Fails);
             output.WriteLine(failed == 0
                 ? $"gate: PASS ({rows.Count} metrics, α = {GateEvaluator.Alpha})"
-                : $"gate: FAIL, {failed} regression(s): {string.Join(", ", rows.Where(r => r.Fails).Select(r => r.Id))}");
+                : $"gate: FAIL, {failed} failing metric(s): {string.Join(", ", rows.Where(r => r.Fails).Select(r => r.Id))}");
             return failed == 0 ? ExitCodes.Ok : ExitCodes.Failed;
         }
         catch (GateFileException e)
@@ -84,7 +84,7 @@ public sealed class BaselineCommand : IPerfCommand
         ArgumentNullException.ThrowIfNull(error);
         OptionReader o = OptionReader.Parse(args, ["--quick"], "--repetitions", "--only", "--from", "--out");
         bool quick = o.GetSwitch("--quick");
-        int repetitions = o.GetInt32("--repetitions", GateRun.DefaultRepetitions, min: 3, max: 100);
+        int repetitions = o.GetInt32("--repetitions", GateRun.DefaultRepetitions, min: GateRun.MinimumRepetitions, max: 100);
         IReadOnlyList<IGateProbe> probes = GateRun.SelectProbes(o.GetNonEmpty("--only"));
         string? from = o.GetNonEmpty("--from");
         try

@@ -25,7 +25,12 @@ public enum MetricKind
 /// <param name="Description">What the ratio is.</param>
 /// <param name="Kind">How it is judged.</param>
 /// <param name="Tolerance">Relative change (0.15 = 15 %) that is still noise; a worse change beyond it, if also significant, is a regression.</param>
-public sealed record MetricDefinition(string Id, string Description, MetricKind Kind, double Tolerance);
+/// <param name="Target">
+/// The README's stated target for this figure, if it states one: a floor for
+/// <see cref="MetricKind.HigherIsBetter"/>, a ceiling for <see cref="MetricKind.LowerIsBetter"/>. A
+/// median on the wrong side of it fails the gate whatever the baseline, tolerance or p-value.
+/// </param>
+public sealed record MetricDefinition(string Id, string Description, MetricKind Kind, double Tolerance, double? Target = null);
 
 /// <summary>One metric's repetitions.</summary>
 /// <param name="Id">The metric id.</param>
@@ -34,14 +39,15 @@ public sealed record MetricDefinition(string Id, string Description, MetricKind 
 /// <param name="Tolerance">Relative change that is still noise (a baseline file may tighten or loosen it).</param>
 /// <param name="Samples">One value per repetition.</param>
 /// <param name="Median">Median of <paramref name="Samples"/>.</param>
-public sealed record MetricResult(string Id, string Description, MetricKind Kind, double Tolerance, IReadOnlyList<double> Samples, double Median)
+/// <param name="Target">The README's target (floor or ceiling, see <see cref="MetricDefinition.Target"/>); null when it states none.</param>
+public sealed record MetricResult(string Id, string Description, MetricKind Kind, double Tolerance, IReadOnlyList<double> Samples, double Median, double? Target = null)
 {
     /// <summary>Builds the result of <paramref name="definition"/> from its samples.</summary>
     public static MetricResult From(MetricDefinition definition, IReadOnlyList<double> samples)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(samples);
-        return new MetricResult(definition.Id, definition.Description, definition.Kind, definition.Tolerance, samples, MedianOf(samples));
+        return new MetricResult(definition.Id, definition.Description, definition.Kind, definition.Tolerance, samples, MedianOf(samples), definition.Target);
     }
 
     /// <summary>Median, the mean of the middle two for an even count; NaN when empty.</summary>
@@ -67,7 +73,9 @@ public sealed record MetricResult(string Id, string Description, MetricKind Kind
 /// <param name="Repetitions">Repetitions per metric.</param>
 /// <param name="Quick">True when measured with the short budgets of <c>--quick</c>.</param>
 /// <param name="Metrics">Every metric measured.</param>
-public sealed record GateResults(string Schema, DateTime TimestampUtc, string Machine, int Repetitions, bool Quick, IReadOnlyList<MetricResult> Metrics)
+/// <param name="Host">The measuring machine's CPU flags and runtime switches (null in files written before they were kept).</param>
+/// <param name="Scenarios">The probes that ran (<c>kernels</c>, <c>ring</c>, <c>split</c>; null: all of them).</param>
+public sealed record GateResults(string Schema, DateTime TimestampUtc, string Machine, int Repetitions, bool Quick, IReadOnlyList<MetricResult> Metrics, GateHost? Host = null, IReadOnlyList<string>? Scenarios = null)
 {
     /// <summary>The current <see cref="Schema"/>.</summary>
     public const string CurrentSchema = "tolapai.perf.gate/1";

@@ -11,6 +11,9 @@ public static class GateRun
     /// <summary>Default repetitions per metric: five on each side is the least for which Mann–Whitney can reach p &lt; 0.05 comfortably (smallest exact p is 0.008).</summary>
     public const int DefaultRepetitions = 5;
 
+    /// <summary>The fewest repetitions with which a regression can be significant: 3 against 3 cannot reach p &lt; 0.05 (the smallest exact p is 0.1), 4 against 4 can (0.029).</summary>
+    public const int MinimumRepetitions = 4;
+
     /// <summary>The file name of the baseline under <c>perf/baselines/</c>.</summary>
     public const string BaselineFileName = "gate.json";
 
@@ -29,7 +32,7 @@ public static class GateRun
         }
 
         progress?.Write("\r" + new string(' ', 80) + "\r");
-        return new GateResults(GateResults.CurrentSchema, started, Machine(), repetitions, quick, metrics);
+        return new GateResults(GateResults.CurrentSchema, started, Machine(), repetitions, quick, metrics, GateHost.Current(), [.. probes.Select(p => p.Name)]);
     }
 
     /// <summary>Picks probes by a comma-separated list of names, or all of them when <paramref name="names"/> is null.</summary>

@@ -13,6 +13,9 @@ public sealed class RingGateProbe : IGateProbe
     /// <summary>Relative change of the latency ratio that is still noise: round trips across cores wander.</summary>
     public const double Tolerance = 0.35;
 
+    /// <summary>The README's target for the ring round trip: at most 2x the raw ping-pong.</summary>
+    public const double Target = 2.0;
+
     /// <summary>The id of the latency ratio metric.</summary>
     public const string RatioId = "ring.rtt64-vs-pingpong";
 
@@ -53,7 +56,7 @@ public sealed class RingGateProbe : IGateProbe
 
         return
         [
-            MetricResult.From(new MetricDefinition(RatioId, "Xen ring round trip p50 (64 B, 1 in flight) over raw ping-pong p50, two processes", MetricKind.LowerIsBetter, Tolerance), ratios),
+            MetricResult.From(new MetricDefinition(RatioId, "Xen ring round trip p50 (64 B, 1 in flight) over raw ping-pong p50, two processes", MetricKind.LowerIsBetter, Tolerance, Target), ratios),
             MetricResult.From(new MetricDefinition(AllocationId, "most bytes allocated per ring entry at any depth", MetricKind.MustBeZero, 0), [maxAllocated]),
         ];
     }

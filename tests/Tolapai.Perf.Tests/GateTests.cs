@@ -93,7 +93,7 @@ public sealed class GateTests : IDisposable
         (int exit, string output, _) = Run("gate", "--baseline", baseline, "--results", now);
 
         Assert.Equal(ExitCodes.Failed, exit);
-        Assert.Contains("gate: FAIL, 1 regression(s): kernels.3des.vector512.ecb-vs-scalar", output, StringComparison.Ordinal);
+        Assert.Contains("gate: FAIL, 1 failing metric(s): kernels.3des.vector512.ecb-vs-scalar", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -145,18 +145,98 @@ public sealed class GateTests : IDisposable
         Assert.Equal(Verdict.Regression, row.Verdict);
     }
 
-    [Fact]
-    public void New_metrics_and_metrics_not_measured_on_this_machine_are_reported_without_failing()
-    {
-        GateResults baseline = Baseline();
-        GateResults now = Results([.. baseline.Metrics.Where(m => !m.Id.Contains("vector512", StringComparison.Ordinal)),
-            Metric("kernels.3des.vector256.ecb-vs-scalar", MetricKind.HigherIsBetter, 0.15, 9, 9, 9)]);
+    private static readonly GateHost Avx512Host = new(["avx2", "avx512bw", "avx512f", "avx512vbmi", "sse4_1", "ssse3"], new Dictionary<string, string>());
+    private static readonly GateHost Avx2Host = new(["avx2", "sse4_1", "ssse3"], new Dictionary<string, string>());
 
-        IReadOnlyList<GateRow> rows = GateEvaluator.Compare(baseline, now);
+    private static GateResults WithoutVector512(GateResults baseline, GateHost host) =>
+        Results([.. baseline.Metrics.Where(m => !m.Id.Contains("vector512", StringComparison.Ordinal)),
+            Metric("kernels.3des.vector256.ecb-vs-scalar", MetricKind.HigherIsBetter, 0.15, 6, 6.1, 5.9, 6, 6.05)]) with { Host = host };
+
+    [Fact]
+    public void A_kernel_level_the_CPU_lacks_is_not_measured_and_its_stand_in_is_new_without_failing()
+    {
+        IReadOnlyList<GateRow> rows = GateEvaluator.Compare(Baseline(), WithoutVector512(Baseline(), Avx2Host));
 
         Assert.Equal(Verdict.New, rows.Single(r => r.Id == "kernels.3des.vector256.ecb-vs-scalar").Verdict);
         Assert.Equal(2, rows.Count(r => r.Verdict == Verdict.NotMeasured));
+        Assert.All(rows.Where(r => r.Verdict == Verdict.NotMeasured), r => Assert.Contains("this CPU lacks avx512f,avx512bw,avx512vbmi", r.Reason, StringComparison.Ordinal));
         Assert.DoesNotContain(rows, r => r.Fails);
+    }
+
+    [Fact]
+    public void A_kernel_level_the_CPU_has_but_the_run_lacks_fails_and_says_why()
+    {
+        GateHost host = Avx512Host with { RuntimeSwitches = new Dictionary<string, string> { ["DOTNET_EnableAVX512"] = "0" } };
+
+        IReadOnlyList<GateRow> rows = GateEvaluator.Compare(Baseline(), WithoutVector512(Baseline(), host));
+
+        GateRow lost = rows.Single(r => r.Id == "kernels.3des.vector512.ecb-vs-scalar");
+        Assert.Equal(Verdict.Lost, lost.Verdict);
+        Assert.True(lost.Fails);
+        Assert.Equal("vector512 not measured though the CPU has avx512f,avx512bw,avx512vbmi; DOTNET_EnableAVX512=0 is set", lost.Reason);
+        Assert.Equal(Verdict.Lost, rows.Single(r => r.Id == "kernels.3des.vector512.batch64-vs-scalar-cbc").Verdict);
+
+        // The narrower stand-in is judged against the kernel it replaced: 4x slower is a regression, not "new".
+        GateRow stand = rows.Single(r => r.Id == "kernels.3des.vector256.ecb-vs-scalar");
+        Assert.Equal(Verdict.Regression, stand.Verdict);
+        Assert.Contains("judged against kernels.3des.vector512.ecb-vs-scalar", stand.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_lost_level_without_any_switch_blames_the_code_or_the_runtime()
+    {
+        IReadOnlyList<GateRow> rows = GateEvaluator.Compare(Baseline(), WithoutVector512(Baseline(), Avx512Host));
+
+        Assert.Contains("no DOTNET_Enable* switch is set", rows.First(r => r.Verdict == Verdict.Lost).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Metrics_of_a_scenario_not_run_are_not_measured_without_failing()
+    {
+        GateResults now = Results([.. Baseline().Metrics.Where(m => !m.Id.StartsWith("kernels.", StringComparison.Ordinal))]) with { Host = Avx512Host, Scenarios = ["ring"] };
+
+        IReadOnlyList<GateRow> rows = GateEvaluator.Compare(Baseline(), now);
+
+        Assert.Equal(3, rows.Count(r => r.Verdict == Verdict.NotMeasured && r.Reason == "scenario 'kernels' not run"));
+        Assert.DoesNotContain(rows, r => r.Fails);
+    }
+
+    [Fact]
+    public void A_median_past_the_README_target_fails_whatever_the_tolerance_says()
+    {
+        // Baseline 0.96, now 0.80: -17 %, inside a 25 % tolerance, but below the 0.85 floor.
+        GateResults baseline = Results(MetricResult.From(new MetricDefinition("split.3des-cbc-4096.vs-native", "x", MetricKind.HigherIsBetter, 0.25, 0.85), [0.96, 0.95, 0.97, 0.96, 0.96]));
+        GateResults now = Results(MetricResult.From(new MetricDefinition("split.3des-cbc-4096.vs-native", "x", MetricKind.HigherIsBetter, 0.25, 0.85), [0.80, 0.79, 0.81, 0.80, 0.80]));
+        GateResults ceiling = Results(MetricResult.From(new MetricDefinition("ring.rtt64-vs-pingpong", "x", MetricKind.LowerIsBetter, 0.35, 2.0), [2.1, 2.1, 2.1, 2.1, 2.1]));
+        GateResults ceilingBase = Results(MetricResult.From(new MetricDefinition("ring.rtt64-vs-pingpong", "x", MetricKind.LowerIsBetter, 0.35, 2.0), [1.9, 1.9, 1.9, 1.9, 1.9]));
+
+        GateRow floor = GateEvaluator.Compare(baseline, now).Single();
+        GateRow above = GateEvaluator.Compare(ceilingBase, ceiling).Single();
+        GateRow met = GateEvaluator.Compare(baseline, baseline).Single();
+
+        Assert.Equal(Verdict.Same, floor.Verdict);
+        Assert.True(floor.TargetMissed);
+        Assert.True(floor.Fails);
+        Assert.Contains("below the README's floor of 0.850", floor.Reason, StringComparison.Ordinal);
+        Assert.True(above.TargetMissed);
+        Assert.True(above.Fails);
+        Assert.False(met.TargetMissed);
+        Assert.False(met.Fails);
+    }
+
+    [Fact]
+    public void Cpu_flags_come_from_the_cpuinfo_flags_line_and_levels_from_metric_ids()
+    {
+        IReadOnlyList<string>? flags = KernelLevels.ParseCpuFlags(["processor\t: 0", "flags\t\t: fpu sse ssse3 sse4_1 avx avx2 avx512f avx512bw gfni", "bugs\t\t: none"]);
+
+        Assert.Equal(["avx2", "avx512bw", "avx512f", "sse4_1", "ssse3"], flags);
+        Assert.Equal(["avx512vbmi"], KernelLevels.Missing("vector512", flags!));
+        Assert.Empty(KernelLevels.Missing("vector256", flags!));
+        Assert.Null(KernelLevels.ParseCpuFlags(["processor\t: 0"]));
+        Assert.Equal("vector512", KernelLevels.LevelOf("kernels.des.vector512.ecb-vs-bouncycastle-cbc"));
+        Assert.Equal("scalar", KernelLevels.LevelOf("kernels.des.scalar.cbc-vs-bouncycastle-cbc"));
+        Assert.Null(KernelLevels.LevelOf("kernels.allocated-bytes-per-call"));
+        Assert.Null(KernelLevels.LevelOf("split.3des-cbc-4096.vs-native"));
     }
 
     [Fact]
@@ -212,6 +292,7 @@ public sealed class GateTests : IDisposable
     [InlineData("gate", "--quick", "yes")]
     [InlineData("gate", "--quick", "--quick")]
     [InlineData("gate", "--repetitions", "2")]
+    [InlineData("gate", "--repetitions", "3")]
     [InlineData("gate", "--only", "nothing")]
     [InlineData("baseline", "--bogus", "1")]
     public void Bad_gate_flags_exit_2(params string[] args)

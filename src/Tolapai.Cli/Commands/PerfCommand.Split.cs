@@ -100,6 +100,19 @@ public static partial class PerfCommand
             }
         }
 
+        // The raw yardstick of both, as --mode native measures it: the kernel alone in this
+        // process over the work of the largest size. A slower engine or backend moves split and
+        // native together, so split/native alone cannot see it; split/kernel and native/kernel can.
+        KernelBaselineResult? kernel = null;
+        if (native is { Count: > 0 })
+        {
+            CipherPerfResult at = native.LastOrDefault(r => r.Size == 4096) ?? native.MaxBy(r => r.Size)!;
+            kernel = KernelBaseline.Measure(options.Algorithm, options.Direction, at.Size, options.Depth, at.Ops * (long)at.Size, options.Seed);
+            double splitMbps = rows.FirstOrDefault(r => r.Size == at.Size)?.Mbps ?? 0;
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"kernel in process at {at.Size} B: DesCipher.RunBatch, {kernel.Streams} streams, {kernel.YardstickMbps:F1} Mbit/s (the larger of wall clock and thread CPU time); split/kernel {splitMbps / kernel.YardstickMbps:F3}, native/kernel {at.Mbps / kernel.YardstickMbps:F3}"));
+        }
+
         if (s.JsonPath is not null)
         {
             var json = new SplitJson
@@ -121,6 +134,7 @@ public static partial class PerfCommand
                 DmaSegmentsOutsideGrants = copies?.DmaSegmentsOutsideGrants,
                 Timeline = outcome.Timeline,
                 Native = native,
+                Kernel = kernel,
                 Hosts = moved is null ? null : 2,
                 MigrateEverySeconds = outcome.Migration?.Plan.EverySeconds,
                 Live = moved?.Live,
@@ -297,6 +311,10 @@ public static partial class PerfCommand
 
         [JsonPropertyName("native")]
         public IReadOnlyList<CipherPerfResult>? Native { get; init; }
+
+        [JsonPropertyName("kernel")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public KernelBaselineResult? Kernel { get; init; }
 
         [JsonPropertyName("timeline")]
         public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Tolapai.Device.Dma;
 using Tolapai.Device.Region;
+using Tolapai.Faults;
 using Tolapai.Kernels.Des;
 using Tolapai.Xen.Interop;
 
@@ -510,6 +511,8 @@ internal sealed unsafe partial class DeviceEngine
             return;
         }
 
+        // Test-only (TOLAPAI_TEST_FAULTS): a slower engine takes longer over the same batch.
+        long faultStart = TestFaults.SlowEngine != 1 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         try
         {
             DesCipher.RunBatch(_jobs.AsSpan(0, _jobCount));
@@ -532,6 +535,10 @@ internal sealed unsafe partial class DeviceEngine
 
         // Drop the key references so a destroyed session's schedule is not kept alive here.
         Array.Clear(_jobs, 0, _jobCount);
+        if (TestFaults.SlowEngine != 1)
+        {
+            TestFaults.Burn(faultStart, TestFaults.SlowEngine);
+        }
     }
 
     private void Respond(int n)

@@ -1,3 +1,4 @@
+using Tolapai.Faults;
 using Tolapai.Ixp.Protocol;
 using Tolapai.Xen.EventChannel;
 using Tolapai.Xen.Ring;
@@ -210,6 +211,9 @@ public sealed unsafe partial class IxpBackendQueue
 
         while (n < batch && _freeCount > 0)
         {
+            // Test-only (TOLAPAI_TEST_FAULTS): a slower backend takes longer to take and prepare a
+            // request, so the driver sees it later, as it would with slower code.
+            long faultStart = TestFaults.SlowBackend != 1 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             RingStatus rs = _ring.TryTakeRequest(out IxpRequest req);
             if (rs != RingStatus.Ok)
             {
@@ -228,6 +232,11 @@ public sealed unsafe partial class IxpBackendQueue
             p.Session = null;
             p.HoldsOutstanding = false;
             IxpStatus status = Prepare(ref req, p, out bool submit);
+            if (TestFaults.SlowBackend != 1)
+            {
+                TestFaults.Burn(faultStart, TestFaults.SlowBackend);
+            }
+
             if (status == IxpStatus.Okay && submit)
             {
                 if (!_device.TryTakeOutstanding())

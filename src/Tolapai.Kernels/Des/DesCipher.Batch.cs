@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.Intrinsics;
+using Tolapai.Faults;
 
 namespace Tolapai.Kernels.Des;
 
@@ -88,6 +90,17 @@ public static partial class DesCipher
     private static int MinimumLanes(int lanes) => Math.Max(2, lanes / 16);
 
     private static void CbcEncryptStreams(DesKernel kernel, Span<DesJob> jobs, ReadOnlySpan<int> order)
+    {
+        // Test-only (TOLAPAI_TEST_FAULTS): the lanes are the SIMD kernel's work.
+        long faultStart = TestFaults.Any ? Stopwatch.GetTimestamp() : 0;
+        CbcEncryptStreamsWork(kernel, jobs, order);
+        if (TestFaults.Any)
+        {
+            TestFaults.Burn(faultStart, TestFaults.SlowSimdKernel);
+        }
+    }
+
+    private static void CbcEncryptStreamsWork(DesKernel kernel, Span<DesJob> jobs, ReadOnlySpan<int> order)
     {
         switch (kernel)
         {

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Tolapai.Faults;
 using Tolapai.Kernels.Des.Scalar;
 
 namespace Tolapai.Kernels.Des;
@@ -75,7 +77,24 @@ public static partial class DesCipher
     /// The work of <see cref="Transform"/> on arguments already validated and a resolved kernel,
     /// with the chaining value as a big-endian 64-bit value; returns the next one (ECB: unchanged).
     /// </summary>
-    internal static ulong TransformCore(DesKeySchedule key, CipherMode mode, CipherDirection direction, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination, DesKernel kernel)
+    internal static ulong TransformCore(DesKeySchedule key, CipherMode mode, CipherDirection direction, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination, DesKernel kernel) =>
+        TestFaults.Any
+            ? TransformFaulted(key, mode, direction, iv, source, destination, kernel)
+            : TransformWork(key, mode, direction, iv, source, destination, kernel);
+
+    // Test-only (TOLAPAI_TEST_FAULTS): the same work, then the time a slower kernel would have
+    // taken. A single CBC-encrypt stream always runs on the scalar kernel, whatever was asked.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong TransformFaulted(DesKeySchedule key, CipherMode mode, CipherDirection direction, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination, DesKernel kernel)
+    {
+        bool scalar = kernel == DesKernel.Scalar || (mode == CipherMode.Cbc && direction == CipherDirection.Encrypt);
+        long start = Stopwatch.GetTimestamp();
+        ulong next = TransformWork(key, mode, direction, iv, source, destination, kernel);
+        TestFaults.Burn(start, scalar ? TestFaults.SlowScalarKernel : TestFaults.SlowSimdKernel);
+        return next;
+    }
+
+    private static ulong TransformWork(DesKeySchedule key, CipherMode mode, CipherDirection direction, ulong iv, ReadOnlySpan<byte> source, Span<byte> destination, DesKernel kernel)
     {
         bool decrypt = direction == CipherDirection.Decrypt;
         switch (mode)
