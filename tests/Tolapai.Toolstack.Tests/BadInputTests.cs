@@ -3,6 +3,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary>Bad input to dom0, xl, xenstore and domu: one clear line, exit 2 (usage) or 1 (state), and nothing changed.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class BadInputTests(SharedDom0 shared) : IClassFixture<SharedDom0>
 {
     [Theory]

@@ -5,6 +5,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary><c>tolapai dom0</c> as a process: start, stop, --keep, one dom0 per run directory, recovery after SIGKILL.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class Dom0Tests
 {
     [Fact]

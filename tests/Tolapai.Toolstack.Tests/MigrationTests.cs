@@ -13,6 +13,7 @@ namespace Tolapai.Toolstack.Tests;
 /// output checked against the reference cipher (the guest's own verification), and nothing is
 /// left half-built on either host.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class MigrationTests
 {
     /// <summary>The guest's workload: long enough for the moves, bounded by time (a Debug build's device is slow).</summary>

@@ -5,6 +5,7 @@ using Tolapai.Xen.Xenbus;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary><c>tolapai xl</c> end to end with <c>tolapai domu</c> guests in their own processes.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class XlTests
 {
     private static DomainInfo Info(string runDir, ushort domid)
