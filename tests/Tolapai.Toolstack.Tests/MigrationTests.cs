@@ -85,6 +85,12 @@ public sealed class MigrationTests
         }
     }
 
+    private static ShutdownReason? GuestShutdown(string runDir, ushort id)
+    {
+        using Host host = Host.Open(runDir);
+        return host.Lookup(id)?.Shutdown;
+    }
+
     private static async Task<string[]> DomainsAsync(string runDir)
     {
         CliResult r = await Cli.OkAsync(runDir, "xl", "list");
@@ -162,7 +168,9 @@ public sealed class MigrationTests
         (ushort id, string result, string log) = await StartGuestAsync(first, "survivor");
         await Task.Delay(300);
         await first.KillAsync(); // SIGKILL: no clean-up, xenstored and the backend gone with it
-        await Task.Delay(500); // the guest notices (liveness) and holds its requests
+        // The guest must notice the death before a new dom0 is up (it tells a dead dom0 from a
+        // disconnect by dom0's liveness): wait until it has suspended itself, holding its requests.
+        await Wait.UntilAsync(() => Task.FromResult(GuestShutdown(dir, id) == ShutdownReason.Suspend), "the guest to notice its dom0 died and suspend");
         await using Dom0Process second = await Dom0Process.StartWithAcceleratorAsync(dir);
         await second.StderrContainsAsync("adopted guest domain " + id.ToString(CultureInfo.InvariantCulture));
         await StopAndVerifyAsync(second, id, result, log);
