@@ -8,6 +8,7 @@ namespace Tolapai.Cli.Tests;
 /// <c>tolapai: </c>, nothing on stdout, no output or temporary file left, and an existing
 /// output file untouched.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class CipherErrorTests(ITestOutputHelper output) : IDisposable
 {
     private const string Key8 = "0123456789abcdef";

@@ -7,6 +7,7 @@ namespace Tolapai.Cli.Tests;
 /// where openssl or its legacy provider (single DES) is missing. openssl has no DES CTR, so
 /// 3des-ctr is covered by the BouncyCastle tests only.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class CipherOpenSslTests(ITestOutputHelper output)
 {
     public static TheoryData<string, int, bool> SingleDes() => Cases(("des-ecb", 8), ("des-cbc", 8));

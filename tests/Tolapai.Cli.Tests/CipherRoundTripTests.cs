@@ -7,6 +7,7 @@ namespace Tolapai.Cli.Tests;
 /// BouncyCastle. 1 MiB + 8 crosses the CLI's 64 KiB chunks many times with CBC and CTR state
 /// carried over; 128 KiB ends exactly on a chunk, so the last read is empty.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class CipherRoundTripTests(ITestOutputHelper output) : IDisposable
 {
     private const int OneMiBPlus8 = (1 << 20) + 8;

@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 namespace Tolapai.Cli.Tests;
 
 /// <summary>Stopping the CLI half-way through must not leave a partial --out file behind.</summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class CipherSignalTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempDirectory _directory = new();

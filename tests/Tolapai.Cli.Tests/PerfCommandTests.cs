@@ -4,6 +4,7 @@ using System.Text.Json;
 namespace Tolapai.Cli.Tests;
 
 /// <summary><c>tolapai perf --mode native</c> end to end, in a real process.</summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class PerfCommandTests : IDisposable
 {
     private readonly TempDirectory _directory = new();

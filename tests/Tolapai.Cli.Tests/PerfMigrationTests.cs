@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 namespace Tolapai.Cli.Tests;
 
 /// <summary><c>tolapai perf --hosts 2 --migrate-every S [--live]</c> end to end, in a real process.</summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed partial class PerfMigrationTests : IDisposable
 {
     private readonly TempDirectory _directory = new();

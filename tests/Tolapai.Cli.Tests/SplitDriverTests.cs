@@ -10,6 +10,7 @@ namespace Tolapai.Cli.Tests;
 /// (or a running <c>tolapai dom0</c>) and guest processes made by the toolstack, every byte through
 /// an ixp frontend, the backend and the accelerator.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class SplitDriverTests : IDisposable
 {
     private const string Key8 = "0123456789abcdef";

@@ -3,6 +3,7 @@ using Tolapai.Tracing;
 
 namespace Tolapai.Diagnostics.Tests;
 
+[Collection(MultiProcessCollection.Name)]
 public sealed class EventPipeTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("tolapai-trace-tests-").FullName;

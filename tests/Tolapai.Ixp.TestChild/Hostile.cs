@@ -192,22 +192,32 @@ internal static unsafe class Hostile
         return 0;
     }
 
-    /// <summary>Notifies the event channel as fast as it can for <paramref name="ms"/>.</summary>
-    public static int Flood(IxpFrontend front, int ms)
+    /// <summary>
+    /// Notifies the event channel as fast as it can until "stop" on stdin: says "FLOODING t0", then
+    /// "OK n t0 t1" (notifications, and the flood's first and last Stopwatch timestamps).
+    /// </summary>
+    public static int Flood(IxpFrontend front)
     {
         IxpFrontendQueue q = front.Queues[0];
         using Xen.Hypervisor.Host host = Xen.Hypervisor.Host.Open(Path.GetDirectoryName(front.Pages.Memory.Path)!);
         Xen.EventChannel.EventChannelPort port = host.OpenPort(front.DomId, q.Port);
-        Say("FLOODING");
+        int stop = 0;
+        var stopReader = new Thread(() =>
+        {
+            Check(Console.In.ReadLine() == "stop", "expected 'stop' on stdin");
+            Volatile.Write(ref stop, 1);
+        }) { IsBackground = true };
+        stopReader.Start();
+        long t0 = Stopwatch.GetTimestamp();
+        Say(FormattableString.Invariant($"FLOODING {t0}"));
         long n = 0;
-        Stopwatch sw = Stopwatch.StartNew();
-        while (sw.ElapsedMilliseconds < ms)
+        while (Volatile.Read(ref stop) == 0)
         {
             _ = port.Notify();
             n++;
         }
 
-        Say($"OK {n}");
+        Say(FormattableString.Invariant($"OK {n} {t0} {Stopwatch.GetTimestamp()}"));
         return 0;
     }
 

@@ -12,7 +12,8 @@ namespace Tolapai.Ixp.TestChild;
 /// process, introduced it and added the device), opens ixp device 0 and runs ROLE. Prints "CONNECTED", role lines, "OK ..." on
 /// success, "FAIL ..." (exit 1) otherwise. ROLE "backend" (DOMID 0) is dom0's side instead: see
 /// <see cref="BackendRole.Run"/>. Options: queues, order, persistent, indirect,
-/// sessions, seed, ms (load time), depth, size, warmup, hold (load: WARM, then wait for "run").
+/// sessions, seed, ms (load time), depth, size, warmup, hold (load: WARM, then wait for "run");
+/// window: depth, size, every, sample-ms.
 /// </summary>
 public static class Program
 {
@@ -66,11 +67,12 @@ public static class Program
                 "hold" => Roles.Hold(front),
                 "orphan" => Roles.Orphan(front),
                 "sample" => Roles.Sample(front, Int(o, "depth", 64), Int(o, "ops", 2000)),
+                "window" => Roles.Window(front, Int(o, "depth", 64), Int(o, "size", 4096), Int(o, "every", 1000), Int(o, "sample-ms", 5)),
                 "load" => Roles.Load(front, Int(o, "ms", 500), Int(o, "depth", 32), Int(o, "size", 4096), Int(o, "warmup", 300), Int(o, "hold", 0) == 1),
                 "hostile-requests" => Hostile.Requests(front, o.GetValueOrDefault("case", "")),
                 "hostile-rewrite" => Hostile.Rewrite(front),
                 "hostile-index" => Hostile.BogusIndex(front),
-                "hostile-flood" => Hostile.Flood(front, Int(o, "ms", 500)),
+                "hostile-flood" => Hostile.Flood(front),
                 "hostile-noconsume" => Hostile.NoConsume(front),
                 _ => 2,
             };

@@ -357,4 +357,132 @@ internal static unsafe class Roles
         Say(FormattableString.Invariant($"OPS {r.Operations} {r.OpsPerSecond:F0} {r.Errors} {r.AllocatedBytes}"));
         return 0;
     }
+
+    /// <summary>
+    /// 3DES-CBC at <paramref name="depth"/> in flight from a shared start to a shared stop, for the
+    /// fairness test: warms up, says READY and waits for "start" on stdin; then runs until "stop",
+    /// printing "COUNT n" each time n completions (n a multiple of <paramref name="every"/>) are
+    /// done, and samples (Stopwatch timestamp, completions) every <paramref name="sampleMs"/> ms.
+    /// Ends with "WINDOW t0 t1 ops errors" (first submission, stop seen; CLOCK_MONOTONIC ticks, the
+    /// same clock in every process) and "SAMPLES t:n,t:n,...".
+    /// </summary>
+    public static int Window(IxpFrontend front, int depth, int size, int every, int sampleMs)
+    {
+        Check(IxpCyInstance.Create(front, 0, CompletionMode.Polling, out IxpCyInstance? inst) == CpaStatus.Success, "create");
+        using IxpCyInstance cy = inst!;
+        long completed = 0, errors = 0;
+        SymCallback onDone = (_, status, _) =>
+        {
+            if (status != CpaStatus.Success)
+            {
+                Interlocked.Increment(ref errors);
+            }
+
+            Interlocked.Increment(ref completed);
+        };
+        byte[] key = new byte[24];
+        new Random(depth).NextBytes(key);
+        Check(cy.InitSession(new SymSessionSetupData(SymCipherAlgorithm.TripleDesCbc, SymCipherDirection.Encrypt, key), onDone, out CySymSession? session) == CpaStatus.Success, "session");
+        var lists = new BufferList[depth];
+        for (int i = 0; i < depth; i++)
+        {
+            Check(cy.AllocateBufferList([size], out BufferList? b) == CpaStatus.Success, "alloc");
+            lists[i] = b!;
+        }
+
+        SymOpData op = new() { Session = session, PacketType = SymPacketType.Full, Iv = new byte[8], MessageLenToCipher = size };
+        int stop = 0;
+        long submitted = 0;
+
+        // Warm-up (JIT, mappings, persistent grants) before the barrier: a fixed count.
+        Pump(cy, op, lists, ref submitted, ref completed, until: 4 * depth, ref stop);
+        Say("READY");
+        Check(Console.In.ReadLine() == "start", "expected 'start' on stdin");
+        var stopReader = new Thread(() =>
+        {
+            Check(Console.In.ReadLine() == "stop", "expected 'stop' on stdin");
+            Volatile.Write(ref stop, 1);
+        }) { IsBackground = true };
+        stopReader.Start();
+
+        long tick = Stopwatch.Frequency * sampleMs / 1000;
+        long[] times = new long[100_000];
+        long[] counts = new long[times.Length];
+        int samples = 0;
+        long base0 = completed, errors0 = errors;
+        long t0 = Stopwatch.GetTimestamp(), nextSample = t0, nextCount = every;
+        while (Volatile.Read(ref stop) == 0)
+        {
+            Pump(cy, op, lists, ref submitted, ref completed, until: long.MaxValue, ref stop, once: true);
+            long now = Stopwatch.GetTimestamp();
+            long done = completed - base0;
+            if (now >= nextSample && samples < times.Length)
+            {
+                times[samples] = now;
+                counts[samples++] = done;
+                nextSample = now + tick;
+            }
+
+            if (done >= nextCount)
+            {
+                Say(FormattableString.Invariant($"COUNT {nextCount}"));
+                nextCount += every;
+            }
+        }
+
+        long t1 = Stopwatch.GetTimestamp();
+        long ops = completed - base0;
+        times[samples < times.Length ? samples : times.Length - 1] = t1;
+        counts[samples < times.Length ? samples : times.Length - 1] = ops;
+        samples = Math.Min(samples + 1, times.Length);
+
+        // Drain what is in flight (not counted in the window).
+        long drainUntil = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (completed < submitted)
+        {
+            _ = cy.Poll(0, out _);
+            Check(Stopwatch.GetTimestamp() < drainUntil, $"{submitted - completed} requests never completed");
+        }
+
+        Say(FormattableString.Invariant($"WINDOW {t0} {t1} {ops} {errors - errors0}"));
+        var sb = new System.Text.StringBuilder("SAMPLES ");
+        for (int i = 0; i < samples; i++)
+        {
+            sb.Append(FormattableString.Invariant($"{(i > 0 ? "," : "")}{times[i]}:{counts[i]}"));
+        }
+
+        Say(sb.ToString());
+        foreach (BufferList l in lists)
+        {
+            _ = cy.FreeBufferList(l);
+        }
+
+        _ = cy.RemoveSession(session!);
+        return 0;
+    }
+
+    /// <summary>Keeps up to lists.Length requests in flight until <paramref name="until"/> have completed (or once round with <paramref name="once"/>).</summary>
+    private static void Pump(IxpCyInstance cy, SymOpData op, BufferList[] lists, ref long submitted, ref long completed, long until, ref int stop, bool once = false)
+    {
+        do
+        {
+            while (submitted - completed < lists.Length && submitted < until)
+            {
+                CpaStatus st = cy.PerformOp(null, op, lists[submitted % lists.Length], lists[submitted % lists.Length]);
+                if (st == CpaStatus.Retry)
+                {
+                    break;
+                }
+
+                Check(st == CpaStatus.Success, $"PerformOp: {st} {cy.LastError}");
+                submitted++;
+            }
+
+            if (cy.Poll(0, out int delivered) == CpaStatus.Success && delivered == 0)
+            {
+                Thread.Yield(); // two cores: the backend and the device may need this one
+            }
+        }
+        while (!once && completed < until && Volatile.Read(ref stop) == 0);
+    }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using Tolapai.Ixp.Backend;
 using Tolapai.Xen.Xenbus;
 using Xunit.Abstractions;
@@ -61,11 +63,23 @@ public class HostileTests(ITestOutputHelper output)
     public async Task An_event_channel_flood_does_not_stop_another_guest()
     {
         await using IxpHost h = await IxpHost.StartAsync();
-        using GuestProcess flood = await h.StartGuestAsync(1, "hostile-flood", "ms=800");
+
+        // The flood runs until told to stop, and is told only after the good guest finished: the
+        // good guest's whole run lies inside the flood (checked on the shared monotonic clock).
+        using GuestProcess flood = await h.StartGuestAsync(1, "hostile-flood");
         await flood.ExpectAsync("FLOODING");
         using GuestProcess good = await h.StartGuestAsync(2, "cpa", "seed=6");
+        await good.ExpectAsync("CONNECTED");
+        long goodConnected = Stopwatch.GetTimestamp();
         output.WriteLine(await good.ExpectAsync("OK"));
-        output.WriteLine(await flood.ExpectAsync("OK"));
+        long goodDone = Stopwatch.GetTimestamp();
+        flood.Send("stop");
+        string[] f = (await flood.ExpectAsync("OK")).Split(' ');
+        output.WriteLine(string.Join(' ', f));
+        long notifications = long.Parse(f[1], CultureInfo.InvariantCulture);
+        long floodFrom = long.Parse(f[2], CultureInfo.InvariantCulture), floodTo = long.Parse(f[3], CultureInfo.InvariantCulture);
+        Assert.True(floodFrom < goodConnected && goodDone < floodTo, $"the flood [{floodFrom}, {floodTo}] did not cover the good guest's run [{goodConnected}, {goodDone}]");
+        Assert.True(notifications > 0, "the flood sent nothing");
         Assert.Equal(XenbusState.Connected, h.Backend.Find(1)!.State);
         await good.FinishAsync();
         await flood.FinishAsync();

@@ -19,6 +19,7 @@ public sealed class ChromiumFactAttribute : FactAttribute
     public static string? Path { get; } = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
 }
 
+[Collection(MultiProcessCollection.Name)]
 public sealed class ReportTests : IDisposable
 {
     private static readonly XNamespace Svg = "http://www.w3.org/2000/svg";

@@ -3,6 +3,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary>Bad input to dom0, xl, xenstore and domu: one clear line, exit 2 (usage) or 1 (state), and nothing changed.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class BadInputTests(SharedDom0 shared) : IClassFixture<SharedDom0>
 {
     [Theory]
@@ -46,6 +47,7 @@ public class BadInputTests(SharedDom0 shared) : IClassFixture<SharedDom0>
     [InlineData(1, "domain 5 does not exist", "xl", "resume", "5")]
     [InlineData(2, "TOLAPAI_DOMID is not set", "domu")]
     [InlineData(2, "unknown domu workload 'dance'", "domu", "dance")]
+    [InlineData(2, "--until-stopped and --seconds both say when the workload ends", "domu", "perf", "--result", "/tmp/r.json", "--until-stopped", "--seconds", "1")]
     public async Task Is_refused_with_a_clear_message_and_changes_nothing(int exitCode, string message, params string[] args)
     {
         await using XenStoreClient xs = await shared.Dom0.ConnectAsync();

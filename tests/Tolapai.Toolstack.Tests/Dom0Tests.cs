@@ -5,6 +5,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary><c>tolapai dom0</c> as a process: start, stop, --keep, one dom0 per run directory, recovery after SIGKILL.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class Dom0Tests
 {
     [Fact]
@@ -59,7 +60,7 @@ public class Dom0Tests
         Assert.Contains($"no dom0 running on {dom0.RunDirectory}", list.Stderr, StringComparison.Ordinal);
 
         await using Dom0Process next = await Dom0Process.StartAsync(dom0.RunDirectory);
-        Assert.Contains($"recovering stale run directory {dom0.RunDirectory} (dom0 pid {dom0.Pid} is gone)", next.Stderr, StringComparison.Ordinal);
+        await next.StderrContainsAsync($"recovering stale run directory {dom0.RunDirectory} (dom0 pid {dom0.Pid} is gone)");
         await Wait.GoneAsync(guest.Pid, guest.StartTime);
         CliResult after = await Cli.OkAsync(dom0.RunDirectory, "xl", "list");
         Assert.DoesNotContain("domu-", after.Stdout, StringComparison.Ordinal);

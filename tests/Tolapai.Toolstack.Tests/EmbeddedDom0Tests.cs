@@ -5,6 +5,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary>The dom0 as a library inside the test process (as <c>tolapai perf</c> embeds it), with a service and a guest process.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class EmbeddedDom0Tests
 {
     /// <summary>A service that leaves a mark in XenStore when it starts and checks its guests are gone when it stops.</summary>

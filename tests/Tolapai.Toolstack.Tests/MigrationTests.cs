@@ -13,19 +13,39 @@ namespace Tolapai.Toolstack.Tests;
 /// output checked against the reference cipher (the guest's own verification), and nothing is
 /// left half-built on either host.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class MigrationTests
 {
-    /// <summary>The guest's workload: long enough for the moves, bounded by time (a Debug build's device is slow).</summary>
-    private static string[] Workload(string result, double seconds) =>
-        ["perf", "--result", result, "--sizes", "1024", "--depth", "32", "--warmup", "50", "--seconds", seconds.ToString(CultureInfo.InvariantCulture)];
+    /// <summary>SIGUSR1: what ends a <c>domu perf --until-stopped</c> workload.</summary>
+    private const int StopWorkloadSignal = 10;
 
-    private static async Task<(ushort DomId, string Result, string Log)> StartGuestAsync(Dom0Process dom0, string name, double seconds)
+    /// <summary>
+    /// The guest's workload: held until the test stops it (<see cref="StopAndVerifyAsync"/>), never
+    /// ended by a clock that keeps running while the guest is suspended and the test starts CLIs.
+    /// </summary>
+    private static string[] Workload(string result) =>
+        ["perf", "--result", result, "--sizes", "1024", "--depth", "32", "--warmup", "50", "--until-stopped"];
+
+    private static async Task<(ushort DomId, string Result, string Log)> StartGuestAsync(Dom0Process dom0, string name)
     {
         string result = Path.Combine(dom0.RunDirectory, name + ".json");
-        ushort id = await Cli.CreateAsync(dom0.RunDirectory, ["--name", name], [.. Cli.Domu, .. Workload(result, seconds)]);
+        ushort id = await Cli.CreateAsync(dom0.RunDirectory, ["--name", name], [.. Cli.Domu, .. Workload(result)]);
         string log = RunDirectories.GuestLogPath(dom0.RunDirectory, id);
         await Wait.FileContainsAsync(log, "ixp connected");
         return (id, result, log);
+    }
+
+    /// <summary>Ends the held workload of guest <paramref name="id"/> on <paramref name="host"/> and reads its verified result.</summary>
+    private static async Task<JsonElement> StopAndVerifyAsync(Dom0Process host, ushort id, string result, string log)
+    {
+        DomainInfo guest;
+        using (Host h = Host.Open(host.RunDirectory))
+        {
+            guest = h.Lookup(id) ?? throw new Xunit.Sdk.XunitException($"domain {id} is not on {host.RunDirectory}; its log: {TryRead(log)}");
+        }
+
+        Assert.True(Signals.Send(guest.Pid, guest.StartTime, StopWorkloadSignal), $"the guest (pid {guest.Pid}) is gone; its log: {TryRead(log)}");
+        return await VerifiedResultAsync(result, log);
     }
 
     /// <summary>Reads the guest's result: every request completed once, every output verified.</summary>
@@ -65,6 +85,12 @@ public sealed class MigrationTests
         }
     }
 
+    private static ShutdownReason? GuestShutdown(string runDir, ushort id)
+    {
+        using Host host = Host.Open(runDir);
+        return host.Lookup(id)?.Shutdown;
+    }
+
     private static async Task<string[]> DomainsAsync(string runDir)
     {
         CliResult r = await Cli.OkAsync(runDir, "xl", "list");
@@ -76,7 +102,7 @@ public sealed class MigrationTests
     {
         await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();
         await using Dom0Process b = await Dom0Process.StartWithAcceleratorAsync();
-        (ushort id, string result, string log) = await StartGuestAsync(a, "mover", seconds: 10);
+        (ushort id, string result, string log) = await StartGuestAsync(a, "mover");
         Dom0Process[] hosts = [a, b];
         int at = 0;
         string[] kinds = ["cold", "live", "cold", "live"];
@@ -97,7 +123,7 @@ public sealed class MigrationTests
             at = 1 - at;
         }
 
-        JsonElement root = await VerifiedResultAsync(result, log);
+        JsonElement root = await StopAndVerifyAsync(hosts[at], id, result, log);
         Assert.True(root.GetProperty("requests").GetInt64() > 0);
         string console = TryRead(log);
         Assert.Equal(kinds.Length, console.Split('\n').Count(l => l.StartsWith("domu: resumed (suspend)", StringComparison.Ordinal)));
@@ -108,7 +134,7 @@ public sealed class MigrationTests
     public async Task Suspend_and_resume_in_place_with_requests_in_flight()
     {
         await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();
-        (ushort id, string result, string log) = await StartGuestAsync(a, "sleeper", seconds: 3);
+        (ushort id, string result, string log) = await StartGuestAsync(a, "sleeper");
         string domid = id.ToString(CultureInfo.InvariantCulture);
         await Cli.OkAsync(a.RunDirectory, "xl", "suspend", domid);
         using (Host host = Host.Open(a.RunDirectory))
@@ -129,7 +155,7 @@ public sealed class MigrationTests
         CliResult notSuspended = await Cli.RunAsync(a.RunDirectory, "xl", "resume", domid);
         Assert.Equal(1, notSuspended.ExitCode);
         Assert.Contains("not suspended", notSuspended.Stderr, StringComparison.Ordinal);
-        await VerifiedResultAsync(result, log);
+        await StopAndVerifyAsync(a, id, result, log);
         string console = TryRead(log);
         Assert.True(console.Contains("domu: resumed (suspend) on " + a.RunDirectory + " as domain " + domid, StringComparison.Ordinal), console);
     }
@@ -139,13 +165,15 @@ public sealed class MigrationTests
     {
         string dir = Dom0Process.NewRunDirectory();
         await using Dom0Process first = await Dom0Process.StartWithAcceleratorAsync(dir);
-        (ushort id, string result, string log) = await StartGuestAsync(first, "survivor", seconds: 4);
+        (ushort id, string result, string log) = await StartGuestAsync(first, "survivor");
         await Task.Delay(300);
         await first.KillAsync(); // SIGKILL: no clean-up, xenstored and the backend gone with it
-        await Task.Delay(500); // the guest notices (liveness) and holds its requests
+        // The guest must notice the death before a new dom0 is up (it tells a dead dom0 from a
+        // disconnect by dom0's liveness): wait until it has suspended itself, holding its requests.
+        await Wait.UntilAsync(() => Task.FromResult(GuestShutdown(dir, id) == ShutdownReason.Suspend), "the guest to notice its dom0 died and suspend");
         await using Dom0Process second = await Dom0Process.StartWithAcceleratorAsync(dir);
-        Assert.Contains("adopted guest domain " + id.ToString(CultureInfo.InvariantCulture), second.Stdout + second.Stderr, StringComparison.Ordinal);
-        await VerifiedResultAsync(result, log);
+        await second.StderrContainsAsync("adopted guest domain " + id.ToString(CultureInfo.InvariantCulture));
+        await StopAndVerifyAsync(second, id, result, log);
         Assert.Contains("domu: resumed (dom0 died)", TryRead(log), StringComparison.Ordinal);
     }
 
@@ -154,7 +182,7 @@ public sealed class MigrationTests
     {
         await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();
         await using Dom0Process b = await Dom0Process.StartAsync();
-        (ushort id, string result, string log) = await StartGuestAsync(a, "stayer", seconds: 4);
+        (ushort id, string result, string log) = await StartGuestAsync(a, "stayer");
         string domid = id.ToString(CultureInfo.InvariantCulture);
 
         CliResult missing = await Cli.RunAsync(null, "xl", "migrate", "--run-dir", a.RunDirectory, "9", "--to", b.RunDirectory);
@@ -191,7 +219,7 @@ public sealed class MigrationTests
         // Nothing changed: b has only its dom0, the guest still runs on a and finishes verified.
         Assert.Equal(["Domain-0"], await DomainsAsync(b.RunDirectory));
         Assert.Contains("stayer", await DomainsAsync(a.RunDirectory));
-        await VerifiedResultAsync(result, log);
+        await StopAndVerifyAsync(a, id, result, log);
         Assert.DoesNotContain("domu: resumed", TryRead(log), StringComparison.Ordinal);
     }
 
@@ -202,7 +230,7 @@ public sealed class MigrationTests
         await using Dom0Process small = await Dom0Process.StartWithAcceleratorAsync(null, "--max-ring-page-order", "0");
         await using Dom0Process none = await Dom0Process.StartAsync();
         await using Dom0Process mapping = await Dom0Process.StartWithAcceleratorAsync(null, "--no-persistent");
-        (ushort id, string result, string log) = await StartGuestAsync(a, "picky", seconds: 12);
+        (ushort id, string result, string log) = await StartGuestAsync(a, "picky");
         string domid = id.ToString(CultureInfo.InvariantCulture);
 
         // No persistent grants there: the frontend keeps its grants, the backend maps them per request.
@@ -229,7 +257,7 @@ public sealed class MigrationTests
         Assert.Contains("has no ixp backend", noBackend.Stderr, StringComparison.Ordinal);
         Assert.Equal(["Domain-0"], await DomainsAsync(none.RunDirectory));
 
-        await VerifiedResultAsync(result, log);
+        await StopAndVerifyAsync(a, ushort.Parse(domid, CultureInfo.InvariantCulture), result, log);
     }
 
     [Fact]
@@ -237,7 +265,7 @@ public sealed class MigrationTests
     {
         await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();
         Dom0Process b = await Dom0Process.StartWithAcceleratorAsync();
-        (ushort id, string result, string log) = await StartGuestAsync(a, "homebody", seconds: 4);
+        (ushort id, string result, string log) = await StartGuestAsync(a, "homebody");
         await using DomainToolstack source = await DomainToolstack.OpenAsync(a.RunDirectory);
         await using (b)
         {
@@ -257,7 +285,7 @@ public sealed class MigrationTests
         }
 
         // Resumed where it was: still domain id on a, not suspended, and it completes everything.
-        await VerifiedResultAsync(result, log);
+        await StopAndVerifyAsync(a, id, result, log);
         Assert.Contains("domu: resumed (suspend) on " + a.RunDirectory + " as domain " + id.ToString(CultureInfo.InvariantCulture), TryRead(log), StringComparison.Ordinal);
     }
 
@@ -266,7 +294,7 @@ public sealed class MigrationTests
     {
         await using Dom0Process a = await Dom0Process.StartWithAcceleratorAsync();
         await using Dom0Process b = await Dom0Process.StartWithAcceleratorAsync();
-        (ushort id, _, _) = await StartGuestAsync(a, "doomed", seconds: 6);
+        (ushort id, _, _) = await StartGuestAsync(a, "doomed");
         DomainInfo guest;
         using (Host host = Host.Open(a.RunDirectory))
         {

@@ -118,6 +118,14 @@ public sealed class Dom0Process : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until dom0's stderr holds <paramref name="text"/>. Its stderr is read by a pump of its
+    /// own, and nothing orders a stderr line before the stdout "ready" line (or any later event
+    /// a test saw): a line is looked for with this, never read once right after.
+    /// </summary>
+    public Task StderrContainsAsync(string text) =>
+        Wait.UntilAsync(() => Task.FromResult(Stderr.Contains(text, StringComparison.Ordinal)), $"'{text}' on dom0's stderr; it has: {Stderr}");
+
     public static string NewRunDirectory() => Path.Combine(Host.DefaultRoot, "tolapai-ts-" + Guid.NewGuid().ToString("N")[..12]);
 
     /// <summary>

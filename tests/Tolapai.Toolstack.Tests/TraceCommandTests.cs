@@ -1,6 +1,7 @@
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary><c>tolapai trace</c> against a running dom0 and its guests, and its bad input.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class TraceCommandTests
 {
     [Fact]

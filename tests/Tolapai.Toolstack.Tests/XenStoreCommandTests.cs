@@ -4,6 +4,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.Toolstack.Tests;
 
 /// <summary><c>tolapai xenstore</c> against a running <c>tolapai dom0</c>.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class XenStoreCommandTests(SharedDom0 shared) : IClassFixture<SharedDom0>
 {
     private Task<CliResult> Ok(params string[] args) => Cli.OkAsync(shared.RunDirectory, ["xenstore", .. args]);

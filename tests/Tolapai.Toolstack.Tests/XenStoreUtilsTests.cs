@@ -14,6 +14,7 @@ public sealed class XenStoreUtilsFactAttribute : FactAttribute
 }
 
 /// <summary>Xen's own xenstore-* tools, unchanged, against a running <c>tolapai dom0</c> process via XENSTORED_PATH.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class XenStoreUtilsTests(SharedDom0 shared) : IClassFixture<SharedDom0>
 {
     private ProcessStartInfo Tool(string tool, params string[] args)

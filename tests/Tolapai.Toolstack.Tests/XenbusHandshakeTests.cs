@@ -11,6 +11,7 @@ namespace Tolapai.Toolstack.Tests;
 /// backend here as a dom0 tool on the <c>tolapai dom0</c> process's socket; Connected, then
 /// Closed on both ends whichever way it ends.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public class XenbusHandshakeTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

@@ -12,6 +12,10 @@ namespace Tolapai.Xen.Tests;
 /// dirty log of guest memory, remapping it in place onto another host's file, and the grant-table
 /// fix-ups a resumed frontend makes.
 /// </summary>
+/// <remarks>
+/// Not in <see cref="MultiProcessCollection"/>: its one child is <c>sleep</c>, there only to give a
+/// domain a live pid; it neither spins nor talks to the test, so no timing depends on it.
+/// </remarks>
 public sealed class MigrationMemoryTests : IDisposable
 {
     private const ushort Guest = 1;

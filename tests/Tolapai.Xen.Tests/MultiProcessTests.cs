@@ -10,7 +10,7 @@ using Xunit.Abstractions;
 namespace Tolapai.Xen.Tests;
 
 /// <summary>Real child processes: rings across processes, parking, grant races, hostile guests, SIGKILL.</summary>
-[Collection("multi-process")] // one at a time: the machine has two cores
+[Collection(MultiProcessCollection.Name)] // one at a time: the machine has two cores
 public sealed class MultiProcessTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Ready = TimeSpan.FromSeconds(30);

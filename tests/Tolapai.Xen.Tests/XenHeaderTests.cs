@@ -68,7 +68,7 @@ public static class XenAbiProgram
 }
 
 /// <summary>Our structures against a C program built on Xen's own io/ring.h and grant_table.h.</summary>
-[Collection("multi-process")] // spins a C process against this one: not beside the other spinning tests
+[Collection(MultiProcessCollection.Name)] // spins a C process against this one: not beside the other spinning tests
 public sealed unsafe class XenHeaderTests(ITestOutputHelper output)
 {
     private static Dictionary<string, long> CLayout()

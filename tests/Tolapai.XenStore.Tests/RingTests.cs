@@ -5,6 +5,7 @@ using Tolapai.Xen.XenStore;
 namespace Tolapai.XenStore.Tests;
 
 /// <summary>Guests in their own processes reaching the daemon through xenstore_domain_interface pages.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class RingTests
 {
     [Fact]

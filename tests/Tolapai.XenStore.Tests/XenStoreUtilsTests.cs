@@ -14,6 +14,7 @@ public sealed class XenStoreUtilsFactAttribute : FactAttribute
 }
 
 /// <summary>Xen's own command-line clients, unchanged, against our daemon through XENSTORED_PATH.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class XenStoreUtilsTests
 {
     private static async Task<(int Code, string Out, string Err)> Run(DaemonFixture f, string tool, params string[] args)

@@ -6,6 +6,7 @@ using Tolapai.Xen.Xenbus;
 namespace Tolapai.XenStore.Tests;
 
 /// <summary>The Xenbus handshake with the frontend in a guest process on its xenstore ring and the backend here as dom0.</summary>
+[Collection(MultiProcessCollection.Name)]
 public class XenbusProcessTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);

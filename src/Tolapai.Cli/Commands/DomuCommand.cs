@@ -14,7 +14,7 @@ public static class DomuCommand
     /// <summary>The usage text.</summary>
     public const string Usage = """
         usage: tolapai xl create [...] -- tolapai domu [idle] [--heartbeat-ms MS]
-               tolapai xl create [...] -- tolapai domu perf --result FILE [perf options] [--ring-page-order N]
+               tolapai xl create [...] -- tolapai domu perf --result FILE [perf options] [--ring-page-order N] [--hold] [--until-stopped]
 
         The guest program. Started by 'tolapai xl create', it reads its start info
         (TOLAPAI_RUN_DIR, TOLAPAI_DOMID, TOLAPAI_XENSTORE_GFN, TOLAPAI_XENSTORE_PORT), maps its
@@ -28,6 +28,9 @@ public static class DomuCommand
                  writing the whole result as JSON to --result FILE; this is what 'tolapai perf'
                  starts in its guests. --ring-page-order N: ring pages 2^N (0..4, default 2);
                  --hold: after the result, stay up until told to stop (for a trace).
+                 --until-stopped: each size runs until SIGUSR1 (then what is in flight
+                 completes, later sizes are skipped and the result is written) or --ops,
+                 instead of --ops or --seconds: a workload held while the guest is moved.
           cipher ciphers --in FILE to --out FILE through its ixp device (--alg, --key-file,
                  --iv, --decrypt): what 'tolapai cipher' without --local starts
 

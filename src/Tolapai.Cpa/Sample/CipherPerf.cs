@@ -74,6 +74,11 @@ public static class CipherPerf
         var random = new Random(options.Seed);
         foreach (int size in options.Sizes)
         {
+            if (results.Count > 0 && options.Stop.IsCancellationRequested)
+            {
+                break; // stopped: the sizes not yet begun are not run
+            }
+
             CipherPerfResult r = RunSize(instance, options, size, random);
             results.Add(r);
             progress?.Invoke(r);
@@ -109,7 +114,7 @@ public static class CipherPerf
             var histogram = new LatencyHistogram();
             if (options.WarmupOps > 0)
             {
-                _ = Drive(instance, slots, options.WarmupOps, 0, options.StallTimeout, histogram, out _, out _, out _, out _);
+                _ = Drive(instance, slots, options.WarmupOps, 0, options.StallTimeout, histogram, out _, out _, out _, out _, CancellationToken.None);
                 histogram.Clear();
             }
 
@@ -117,7 +122,7 @@ public static class CipherPerf
             ulong c0 = CycleClock.Read();
             long duplicatesBefore = slots.Sum(s => Volatile.Read(ref s.Duplicates));
             long deadline = options.Duration is { } d ? t0 + (long)(d.TotalSeconds * Stopwatch.Frequency) : 0;
-            long total = Drive(instance, slots, options.Ops, deadline, options.StallTimeout, histogram, out long retries, out long failures, out long mismatches, out long lost);
+            long total = Drive(instance, slots, options.Ops, deadline, options.StallTimeout, histogram, out long retries, out long failures, out long mismatches, out long lost, options.Stop);
             ulong c1 = CycleClock.Read();
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             double toNs = 1e9 / Stopwatch.Frequency;
@@ -179,8 +184,12 @@ public static class CipherPerf
         }
     }
 
-    /// <summary>Runs <paramref name="total"/> operations (fewer when <paramref name="deadline"/>, a Stopwatch timestamp, passes first: no more are submitted, those in flight complete); returns how many were submitted.</summary>
-    private static long Drive(ICySymInstance instance, Slot[] slots, long total, long deadline, TimeSpan stallTimeout, LatencyHistogram histogram, out long retries, out long failures, out long mismatches, out long lost)
+    /// <summary>
+    /// Runs <paramref name="total"/> operations (fewer when <paramref name="deadline"/>, a Stopwatch
+    /// timestamp, passes first, or <paramref name="stop"/> is cancelled after the first submission:
+    /// no more are submitted, those in flight complete); returns how many were submitted.
+    /// </summary>
+    private static long Drive(ICySymInstance instance, Slot[] slots, long total, long deadline, TimeSpan stallTimeout, LatencyHistogram histogram, out long retries, out long failures, out long mismatches, out long lost, CancellationToken stop)
     {
         retries = 0;
         failures = 0;
@@ -194,9 +203,10 @@ public static class CipherPerf
         uint idle = 0;
         while (reaped < total)
         {
-            if (deadline != 0 && submitted < total && Stopwatch.GetTimestamp() > deadline)
+            if (submitted < total
+                && ((deadline != 0 && Stopwatch.GetTimestamp() > deadline) || (submitted > 0 && stop.IsCancellationRequested)))
             {
-                total = submitted; // time is up: drain what is in flight
+                total = submitted; // time is up, or told to stop: drain what is in flight
                 continue;
             }
 

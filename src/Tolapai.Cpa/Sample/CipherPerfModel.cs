@@ -27,6 +27,15 @@ public sealed record CipherPerfOptions
     /// </summary>
     public TimeSpan? Duration { get; init; }
 
+    /// <summary>
+    /// When cancelled, the size being measured stops submitting (once it has submitted at least
+    /// one operation, so it has a figure), lets what is in flight complete, and no later size is
+    /// run: a workload its caller holds and stops explicitly (a test that suspends or moves the
+    /// guest meanwhile), not one that ends on a clock that runs on while the guest is suspended.
+    /// <see cref="Ops"/> still bounds each size.
+    /// </summary>
+    public CancellationToken Stop { get; init; }
+
     /// <summary>Operations in flight (and buffer lists in the round-robin pool).</summary>
     public int Depth { get; init; } = 256;
 

@@ -17,6 +17,7 @@ internal sealed class IxpBackendWorker : IDisposable
     private readonly Lock _membership = new(); // control plane only: connect / disconnect
     private readonly Thread _thread;
     private IxpBackendQueue[] _queues = [];
+    private readonly List<Thread> _waiters = []; // under _membership
     private readonly SemaphoreSlim _doorbell = new(0, 1);
     private volatile bool _stop;
     private long _parks;
@@ -49,7 +50,12 @@ internal sealed class IxpBackendWorker : IDisposable
         }
 
         Thread waiter = new(() => Wait(q)) { IsBackground = true, Name = $"ixp-evtchn d{q.Device.FrontendId} q{q.Index}" };
-        waiter.Start();
+        lock (_membership)
+        {
+            _waiters.RemoveAll(t => !t.IsAlive); // those of released rings
+            waiter.Start(); // started under the lock: Stop never sees (and joins) an unstarted one
+            _waiters.Add(waiter);
+        }
         Ring(); // the new ring may hold requests already
     }
 
@@ -98,11 +104,28 @@ internal sealed class IxpBackendWorker : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the worker and every ring's waiter thread, and returns when none runs any more. A
+    /// waiter parks on its event-channel word in the hypervisor region for up to ParkTimeout: one
+    /// left running past Stop could wake after the region is unmapped and read freed memory (seen
+    /// as an AccessViolationException that took the whole dom0 process down on teardown).
+    /// </summary>
     public void Stop()
     {
         _stop = true;
         Ring();
         _thread.Join();
+        Thread[] waiters;
+        lock (_membership)
+        {
+            waiters = [.. _waiters];
+            _waiters.Clear();
+        }
+
+        foreach (Thread w in waiters)
+        {
+            w.Join(); // each sees _stop within one ParkTimeout
+        }
     }
 
     private void Loop()

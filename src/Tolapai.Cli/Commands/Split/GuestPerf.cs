@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Tolapai.Cli.CommandLine;
 using Tolapai.Cli.Commands.Perf;
@@ -24,21 +25,41 @@ internal static class GuestPerf
 
     /// <summary>Options of the guest workload (the sample's, plus where the result goes and the ring size).</summary>
     public static readonly OptionParser Parser = new(
-        flags: [.. PerfWorkloadOptions.Flags, "hold"],
+        flags: [.. PerfWorkloadOptions.Flags, "hold", "until-stopped"],
         valued: [.. PerfWorkloadOptions.Valued, "result", "ring-page-order", "heartbeat-ms"]);
+
+    /// <summary>The signal that stops an <c>--until-stopped</c> workload (SIGUSR1 on Linux).</summary>
+    public const int StopSignal = 10;
 
     /// <summary>Parses the words after <c>domu perf</c> into the workload to run.</summary>
     public static Func<DomainContext, CancellationToken, Task<int>> Parse(ParsedOptions o)
     {
         PerfWorkloadOptions workload = PerfWorkloadOptions.Parse(o);
+        bool untilStopped = o.Has("until-stopped");
+        if (untilStopped && o.Get("seconds") is not null)
+            throw new CommandLineException("domu perf: --until-stopped and --seconds both say when the workload ends; give one");
+        if (untilStopped && o.Get("ops") is null)
+            workload = workload with { Sample = workload.Sample with { Ops = 100_000_000 } }; // until stopped: no cap that matters
         string result = o.Get("result") ?? throw new CommandLineException("domu perf needs --result FILE (where the figures go)");
         int order = PerfWorkloadOptions.Int(o, "ring-page-order", 2, 0, 4);
         bool hold = o.Has("hold");
-        return (domain, cancellationToken) => RunAsync(domain, workload, result, order, hold, cancellationToken);
+        return (domain, cancellationToken) => RunAsync(domain, workload, result, order, hold, untilStopped, cancellationToken);
     }
 
-    private static async Task<int> RunAsync(DomainContext domain, PerfWorkloadOptions workload, string resultPath, int ringPageOrder, bool hold, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(DomainContext domain, PerfWorkloadOptions workload, string resultPath, int ringPageOrder, bool hold, bool untilStopped, CancellationToken cancellationToken)
     {
+        // --until-stopped: the sample runs until SIGUSR1 (then what is in flight completes and the
+        // result is written), so a test can suspend or move the guest for as long as it takes.
+        using var stop = new CancellationTokenSource();
+        using PosixSignalRegistration? stopSignal = untilStopped
+            ? PosixSignalRegistration.Create((PosixSignal)StopSignal, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            })
+            : null;
+        if (untilStopped)
+            workload = workload with { Sample = workload.Sample with { Stop = stop.Token } };
         uint first = domain.Memory.FirstDataFrame;
         var pages = new GuestPageAllocator(domain.Memory, first, domain.StartInfo.XenStoreFrame - first);
         IxpFrontend front;
