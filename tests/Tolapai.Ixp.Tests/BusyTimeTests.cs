@@ -15,8 +15,10 @@ public sealed class BusyTimeTests
             int b = BusyTime.Bucket(v);
             Assert.InRange(b, 0, BusyTime.Buckets - 1);
             (long low, long high) = BusyTime.Range(b);
-            Assert.True(v >= low && (v < high || (v == long.MaxValue && high < low)), $"value {v} in bucket {b} [{low}, {high}) (seed 13)");
-            Assert.True(b < 8 || (high - low) * 8 <= low, $"bucket {b} [{low}, {high}) wider than 1/8");
+            Assert.True(v >= low && v <= high, $"value {v} in bucket {b} [{low}, {high}] (seed 13)");
+            Assert.True(b < 8 || (high - low + 1) * 8 <= low, $"bucket {b} [{low}, {high}] wider than 1/8");
+            Assert.Equal(b, BusyTime.Bucket(low));
+            Assert.Equal(b, BusyTime.Bucket(high));
         }
     }
 

@@ -82,7 +82,7 @@ internal sealed class BusyTime
             if (seen * 2 >= total)
             {
                 (long low, long high) = Range(i);
-                return (low + high) / 2.0;
+                return ((double)low + high + 1) / 2;
             }
         }
 
@@ -102,18 +102,18 @@ internal sealed class BusyTime
         return ((exponent - SubBits + 1) << SubBits) + sub;
     }
 
-    /// <summary>The values a bucket holds, inclusive low, exclusive high.</summary>
+    /// <summary>The values a bucket holds, both ends inclusive (the top bucket ends at <see cref="long.MaxValue"/>).</summary>
     internal static (long Low, long High) Range(int bucket)
     {
         if (bucket < (1 << SubBits))
         {
-            return (bucket, bucket + 1);
+            return (bucket, bucket);
         }
 
         int exponent = (bucket >> SubBits) + SubBits - 1;
         long sub = bucket & ((1 << SubBits) - 1);
         long step = 1L << (exponent - SubBits);
         long low = (1L << exponent) + (sub * step);
-        return (low, low + step);
+        return (low, low + (step - 1));
     }
 }
