@@ -194,6 +194,27 @@ public sealed class GateFaultTests(GateFaultBaselines baselines) : IClassFixture
         string table = Table(rows);
         Assert.True(Row(rows, SplitGateProbe.NativeVsKernelId("des-cbc", 4096)).Verdict == Verdict.Regression, table);
         Assert.True(Row(rows, SplitGateProbe.VsKernelId("des-cbc", 4096)).Verdict == Verdict.Regression, table);
+
+        // The engine works on its own thread: its slower batches are not the backend's busy time.
+        Assert.True(Row(rows, SplitGateProbe.BackendVsKernelId("des-cbc", 4096)).Verdict != Verdict.Regression, table);
+    }
+
+    [Fact]
+    public void A_slower_backend_fails_its_busy_time_against_the_kernel()
+    {
+        // slow-backend=4 makes taking, preparing and answering each request take 4x as long on
+        // the worker thread: the median busy time per request rose 3-4x in Debug builds (the
+        // driver's submit and poll and the publishing of responses are not slowed), while
+        // unfaulted runs stayed within ±15 % of each other and a 4x slower engine left it alone.
+        GateResults now = GateFaultBaselines.Split(GateFaultBaselines.SplitProbe("slow-backend=4"));
+
+        IReadOnlyList<GateRow> rows = GateEvaluator.Compare(baselines.SplitBaseline, now);
+
+        string table = Table(rows);
+        GateRow backend = Row(rows, SplitGateProbe.BackendVsKernelId("des-cbc", 4096));
+        Assert.True(backend.Verdict == Verdict.Regression, table);
+        Assert.True(backend.Change > 1.0, table); // lower is better: the ratio at least doubled
+        Assert.Equal(0, Row(rows, SplitGateProbe.CopiesId).Now); // slower, still zero-copy
     }
 
     private static string Table(IReadOnlyList<GateRow> rows)

@@ -72,6 +72,13 @@ public static partial class PerfCommand
             Console.Out.WriteLine("payload copies per request: not known (the dom0 on --run-dir is another process)");
         }
 
+        double? backendNsPerRequest = outcome.Backend?.NanosecondsPerRequest;
+        if (outcome.Backend is { } be && backendNsPerRequest is double ns)
+        {
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"backend busy per request: median {be.MedianNanosecondsPerRequest:F0} ns, mean {ns:F0} ns ({be.BusyNanoseconds} ns in the worker passes that did work, preempted ones included, over {be.Responses} responses, warm-up included; the engine works on its own thread)"));
+        }
+
         MigrationSummary? moved = outcome.Migration is { } m ? MigrationSummary.From(m, outcome.Guests) : null;
         if (moved is not null)
         {
@@ -132,6 +139,10 @@ public static partial class PerfCommand
                 PayloadBytesCopied = copies,
                 DmaSegments = copies?.DmaSegments,
                 DmaSegmentsOutsideGrants = copies?.DmaSegmentsOutsideGrants,
+                BackendBusyNsPerRequest = outcome.Backend?.MedianNanosecondsPerRequest,
+                BackendBusyMeanNsPerRequest = backendNsPerRequest,
+                BackendBusyNs = outcome.Backend?.BusyNanoseconds,
+                BackendResponses = outcome.Backend?.Responses,
                 Timeline = outcome.Timeline,
                 Native = native,
                 Kernel = kernel,
@@ -308,6 +319,18 @@ public static partial class PerfCommand
 
         [JsonPropertyName("dmaSegmentsOutsideGrants")]
         public long? DmaSegmentsOutsideGrants { get; init; }
+
+        [JsonPropertyName("backendBusyNsPerRequest")]
+        public double? BackendBusyNsPerRequest { get; init; }
+
+        [JsonPropertyName("backendBusyMeanNsPerRequest")]
+        public double? BackendBusyMeanNsPerRequest { get; init; }
+
+        [JsonPropertyName("backendBusyNs")]
+        public long? BackendBusyNs { get; init; }
+
+        [JsonPropertyName("backendResponses")]
+        public long? BackendResponses { get; init; }
 
         [JsonPropertyName("native")]
         public IReadOnlyList<CipherPerfResult>? Native { get; init; }

@@ -104,6 +104,51 @@ public sealed partial class IxpBackend : IAsyncDisposable
     /// <summary>Times the worker threads parked.</summary>
     public long Parks => _workers.Sum(w => w.Parks);
 
+    /// <summary>
+    /// The backend's own cost: nanoseconds its worker threads spent in the passes that did work
+    /// (took requests and prepared them, mapped grants, submitted them to the driver, had it
+    /// deliver completions, wrote responses), summed over the workers; wall-clock time on those
+    /// threads, read with one timestamp at the top of a pass and one at its end. Passes that found
+    /// nothing to do (an idle ring, or every request still at the engine) are not counted, and the
+    /// engine's work runs on the device's own threads, so a slower engine does not raise it; a
+    /// slower backend does. Divided by <see cref="ResponsesWritten"/>: the backend's time per
+    /// request. A pass the OS preempted counts the preemption too: see <see cref="MedianBusyNanosecondsPerRequest"/>.
+    /// </summary>
+    public long BusyNanoseconds => (long)(_workers.Sum(w => (double)w.Busy.Ticks) * 1e9 / System.Diagnostics.Stopwatch.Frequency);
+
+    /// <summary>Worker passes counted in <see cref="BusyNanoseconds"/>.</summary>
+    public long BusyPasses => _workers.Sum(w => w.Busy.Passes);
+
+    /// <summary>Items of work in those passes: requests taken plus requests answered (2 per request the driver ciphered).</summary>
+    public long BusyWorkItems => _workers.Sum(w => w.Busy.WorkItems);
+
+    /// <summary>
+    /// The backend's typical time per request, immune to the few passes the OS preempted: the
+    /// median over every item of work of its pass's nanoseconds per item (1/8-octave buckets),
+    /// times the items per response (<see cref="BusyWorkItems"/> over <see cref="ResponsesWritten"/>).
+    /// On a loaded machine a preempted pass adds milliseconds to <see cref="BusyNanoseconds"/>;
+    /// here it is one item among thousands. 0 before any response.
+    /// </summary>
+    public double MedianBusyNanosecondsPerRequest
+    {
+        get
+        {
+            long responses = ResponsesWritten;
+            if (responses == 0)
+            {
+                return 0;
+            }
+
+            long[] histogram = new long[BusyTime.Buckets];
+            foreach (IxpBackendWorker w in _workers)
+            {
+                w.Busy.AddHistogramTo(histogram);
+            }
+
+            return BusyTime.Median(histogram) * BusyWorkItems / responses;
+        }
+    }
+
     internal GrantMapper Mapper { get; }
 
     /// <summary>Grant mappings the backend holds now (rings, persistent grants, requests in flight) over all guests.</summary>

@@ -92,7 +92,15 @@ public sealed unsafe partial class IxpBackendQueue
     /// </summary>
     internal int Turn(int batch)
     {
+        // Test-only (TOLAPAI_TEST_FAULTS): a slower backend also takes longer to answer what the
+        // driver completed, before the responses are published, as slower code would.
+        long faultStart = TestFaults.SlowBackend != 1 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         int work = DrainCompletions();
+        if (TestFaults.SlowBackend != 1 && work > 0)
+        {
+            TestFaults.Burn(faultStart, TestFaults.SlowBackend);
+        }
+
         if (_stop)
         {
             if (_stalled is { } stalled)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Tolapai.Diagnostics;
 
 namespace Tolapai.Ixp.Backend;
@@ -35,6 +36,13 @@ internal sealed class IxpBackendWorker : IDisposable
     public int QueueCount => Volatile.Read(ref _queues).Length;
 
     public long Parks => Interlocked.Read(ref _parks);
+
+    /// <summary>
+    /// The passes that did work: took requests, wrote responses, or had the driver deliver
+    /// completions. Passes that only polled an idle ring or waited for the engine are not
+    /// counted, nor is the engine's own work (its own thread). Wall-clock time on this thread.
+    /// </summary>
+    public BusyTime Busy { get; } = new();
 
     /// <summary>The worker thread's allocated bytes, answered on the thread at the top of a loop pass.</summary>
     public ThreadAllocationProbe Allocations { get; }
@@ -135,6 +143,8 @@ internal sealed class IxpBackendWorker : IDisposable
         while (!_stop)
         {
             Allocations.Poll();
+            // The pass's own cost: from here to the end of the driver's poll, kept if the pass did work.
+            long passStart = Stopwatch.GetTimestamp();
             IxpBackendQueue[] queues = Volatile.Read(ref _queues);
             int work = 0;
             bool busy = false;
@@ -166,9 +176,10 @@ internal sealed class IxpBackendWorker : IDisposable
             }
 
             start++;
-            if (busy)
+            int delivered = busy ? Driver.Poll() : 0;
+            if (work > 0 || delivered > 0)
             {
-                Driver.Poll();
+                Busy.Add(Stopwatch.GetTimestamp() - passStart, work);
             }
 
             if (work > 0)

@@ -190,13 +190,16 @@ internal sealed class IxpDriver
         }
     }
 
-    /// <summary>Delivers the driver's completions (polling mode; in interrupt mode they arrive by themselves).</summary>
-    public void Poll()
+    /// <summary>Delivers the driver's completions (polling mode; in interrupt mode they arrive by themselves) and returns how many it delivered.</summary>
+    public int Poll()
     {
-        if (_polling)
+        if (!_polling)
         {
-            _ = _instance.Poll(0, out _);
+            return 0;
         }
+
+        _ = _instance.Poll(0, out int delivered);
+        return delivered;
     }
 
     private static void OnCompleted(object? tag, CpaStatus status, BufferList? destination)

@@ -20,6 +20,33 @@ public sealed record SplitPerfOutcome(IReadOnlyList<GuestPerfResult> Guests, Dat
 {
     /// <summary>With <c>--hosts 2 --migrate-every</c>: the migrations and the pass without them.</summary>
     public MigrationOutcome? Migration { get; init; }
+
+    /// <summary>The backend's own busy time (null when the host is not ours to ask).</summary>
+    public BackendBusy? Backend { get; init; }
+}
+
+/// <summary>
+/// The ixp backend's own cost on an embedded dom0, read from its counters
+/// (<see cref="IxpBackend.BusyNanoseconds"/>, <see cref="IxpBackend.ResponsesWritten"/>): the
+/// time its worker threads spent in passes that did work, over the responses they wrote
+/// (warm-up and session requests included).
+/// </summary>
+/// <param name="BusyNanoseconds">Nanoseconds of the worker passes that did work.</param>
+/// <param name="Responses">Responses written to every guest.</param>
+/// <param name="MedianNanosecondsPerRequest">The typical time per request, immune to preempted passes (<see cref="IxpBackend.MedianBusyNanosecondsPerRequest"/>).</param>
+public sealed record BackendBusy(long BusyNanoseconds, long Responses, double MedianNanosecondsPerRequest)
+{
+    /// <summary>Busy nanoseconds per response; null before any response.</summary>
+    public double? NanosecondsPerRequest => Responses > 0 ? (double)BusyNanoseconds / Responses : null;
+
+    /// <summary>The counters of a dom0 service running in this process; null when there is none.</summary>
+    public static BackendBusy? Of(IxpBackendService? service) =>
+        service?.Backend is { } backend ? new BackendBusy(backend.BusyNanoseconds, backend.ResponsesWritten, backend.MedianBusyNanosecondsPerRequest) : null;
+
+    /// <summary>The sum of two hosts' counters (null if either is unknown; the median: the two hosts' weighted by their responses).</summary>
+    public static BackendBusy? Sum(BackendBusy? a, BackendBusy? b) =>
+        a is null || b is null ? null : new BackendBusy(a.BusyNanoseconds + b.BusyNanoseconds, a.Responses + b.Responses,
+            a.Responses + b.Responses > 0 ? ((a.MedianNanosecondsPerRequest * a.Responses) + (b.MedianNanosecondsPerRequest * b.Responses)) / (a.Responses + b.Responses) : 0);
 }
 
 /// <summary>How <c>perf --hosts 2 --migrate-every S [--live]</c> moves the guests.</summary>
@@ -150,7 +177,7 @@ internal sealed class SplitPerfRun
             }
             List<GuestPerfResult> results = await ReadResultsAsync(created, "", cancellationToken).ConfigureAwait(false);
             DataPlaneCopies? copied = DataPlaneCopies.Of(host.Service);
-            return new SplitPerfOutcome(results, copied, host.RunDirectory, _timeline);
+            return new SplitPerfOutcome(results, copied, host.RunDirectory, _timeline) { Backend = BackendBusy.Of(host.Service) };
         }
         finally
         {
@@ -178,6 +205,7 @@ internal sealed class SplitPerfRun
 
         return new SplitPerfOutcome(results, copied, a.RunDirectory, _timeline)
         {
+            Backend = BackendBusy.Sum(BackendBusy.Of(a.Service), BackendBusy.Of(b.Service)),
             Migration = new MigrationOutcome(plan, [.. _events], [.. _migrationFailures], reference),
         };
     }
