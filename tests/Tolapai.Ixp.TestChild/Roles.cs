@@ -157,7 +157,6 @@ internal static unsafe class Roles
             var cases = new (string Name, FlatBuffer Buffer)[]
             {
                 ("process memory named as a granted frame", new FlatBuffer(host, 4096, front.DomId, [frame])),
-                ("the guest's page named as another domain's", new FlatBuffer(granted.Data, 4096, (ushort)(front.DomId + 1), [frame])),
                 ("the guest's page named as the next frame", new FlatBuffer(granted.Data, 4096, front.DomId, [frame + 1])),
                 ("memory without frames", new FlatBuffer(host, 4096, front.DomId, [])),
                 ("two pages whose second is not the next frame", new FlatBuffer(granted.Data + 2048, 4096, front.DomId, [frame, frame + 7])),

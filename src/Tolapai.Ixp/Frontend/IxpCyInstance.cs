@@ -305,7 +305,10 @@ public sealed class IxpCyInstance : CySymInstance
             long from = Math.Max(offset, bStart) - bStart;
             long to = Math.Min(end, pos) - bStart;
             ReadOnlySpan<uint> frames = b.Frames;
-            if (b.Domain != _frontend.DomId || frames.IsEmpty || frames[0] >= memory.Pages
+            // The bytes are checked, not the domid the buffer names: a migrated guest keeps its
+            // memory (remapped in place) and its buffer lists, but gets a new domid on the new
+            // host, so the domid a list was allocated under is no proof either way.
+            if (frames.IsEmpty || frames[0] >= memory.Pages
                 || b.Data != memory.Base + ((long)frames[0] << GuestMemory.PageShift) + b.PageOffset)
             {
                 return NotGuestMemory;
