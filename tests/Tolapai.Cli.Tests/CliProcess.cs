@@ -27,10 +27,20 @@ public static class CliProcess
     /// <summary>Starts the CLI with all three pipes redirected; the caller owns the process.</summary>
     public static Process Start(string? workingDirectory, params string[] args) => StartCore(workingDirectory, null, args);
 
-    private static Process StartCore(string? workingDirectory, IReadOnlyDictionary<string, string>? environment, string[] args)
+    /// <summary>
+    /// Starts the CLI through coreutils' <c>env</c> with <paramref name="signalOption"/> (for
+    /// example <c>--default-signal=INT</c>), which sets a signal's disposition before the exec.
+    /// A child inherits ignored signals, and a test run started as a background job of a
+    /// non-interactive shell (or under nohup) has SIGINT ignored; .NET keeps that, as a Unix
+    /// program should, so a test about SIGINT must say which disposition it starts from.
+    /// </summary>
+    public static Process StartWithSignalDisposition(string? workingDirectory, string signalOption, params string[] args) =>
+        StartCore(workingDirectory, null, args, ["env", signalOption]);
+
+    private static Process StartCore(string? workingDirectory, IReadOnlyDictionary<string, string>? environment, string[] args, string[]? launcher = null)
     {
         Assert.True(File.Exists(CliPath), $"the CLI is not at {CliPath}");
-        var start = new ProcessStartInfo(DotnetHost)
+        var start = new ProcessStartInfo(launcher is null ? DotnetHost : launcher[0])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -42,6 +52,16 @@ public static class CliProcess
         foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;
+        }
+
+        if (launcher is not null)
+        {
+            foreach (string word in launcher.Skip(1))
+            {
+                start.ArgumentList.Add(word);
+            }
+
+            start.ArgumentList.Add(DotnetHost);
         }
 
         start.ArgumentList.Add(CliPath);
